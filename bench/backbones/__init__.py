@@ -1,0 +1,25 @@
+"""Frozen downstream models, one module each, registered in `bench.registry.backbones`.
+
+A backbone gets the k selected frames and a finished prompt and returns raw text. It owns
+loading, its processor, chat template and generation settings; it never opens files, samples
+frames, rewords prompts, parses or grades.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from bench.records import Reply
+
+
+class Backbone(Protocol):
+    def load(self, device: str) -> None:
+        """Load weights once per run."""
+
+    def answer(self, frames: np.ndarray, prompt: str, max_new_tokens: int) -> Reply:
+        """Greedy answer to `prompt` about frames uint8 (k, H, W, 3), RGB, in time order."""
+
+    def release(self) -> None:
+        """Free memory before the next backbone loads."""

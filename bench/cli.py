@@ -1,0 +1,35 @@
+"""The `bench` command: one click group; each command is a module in `bench/commands/`.
+
+Progress bars and logs go to stderr, tables to stdout (so they can be piped). A run that
+wrote error rows exits 1; bad usage exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+from bench import commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="framebench")
+def main() -> None:
+    """framebench: how much a query-aware frame selector helps video multimodal LLMs.
+
+    Decode N candidate frames per video, let a selector keep k, let a frozen backbone answer,
+    and write one CSV row per question under results/. Selectors, backbones and datasets take
+    parameters as NAME:key=value:key=value (see `bench list`).
+
+    \b
+    Examples:
+      bench demo
+      bench run --dataset needle --selector uniform,oracle --backbone probe --frames 4,8
+      bench table --compare uniform --format md
+    """
+
+
+for _module in pkgutil.iter_modules(commands.__path__):
+    main.add_command(importlib.import_module(f"{commands.__name__}.{_module.name}").command)

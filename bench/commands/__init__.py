@@ -1,0 +1,117 @@
+"""One module per `bench` command, each defining `command`; `bench.cli` adds them all.
+
+This package also holds what several commands share: option callbacks, the options common
+to `run` and `demo`, logging setup and the rich progress reporter. Commands import heavy
+modules inside their functions, so `bench --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+err = Console(stderr=True)  # progress and logs
+out = Console()  # tables
+
+
+def words(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """A comma-separated option as a tuple of its non-empty items."""
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def ints(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    """A comma-separated option as positive integers."""
+    try:
+        numbers = tuple(int(v) for v in words(ctx, param, value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if any(n < 1 for n in numbers):
+        raise click.BadParameter("frame counts must be at least 1")
+    return numbers
+
+
+def shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        index, count = (int(v) for v in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not I/N (e.g. 0/4)") from None
+    if count < 1 or not 0 <= index < count:
+        raise click.BadParameter(f"{value!r}: need 0 <= I < N")
+    return index, count
+
+
+class RichReporter:
+    """One rich progress bar per phase (decode, each selector, each backbone), on stderr."""
+
+    @contextmanager
+    def phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, disable=total == 0) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda: progress.advance(task)
+
+
+def grid_options(command: Callable) -> Callable:
+    """Options shared by `run` and `demo`, spelled the same in both."""
+    options = [
+        click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video."),
+        click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies."),
+        click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Where the per-cell CSVs go."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frame, score and generated-data cache [env FRAMEBENCH_CACHE; default ~/.cache/framebench]."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled)."),
+        click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off."),
+        click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames."),
+        click.option("-v", "--verbose", is_flag=True, help="Log each stage."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)])
+
+
+def run_grid(**kwargs):
+    """Run a grid from command options; unknown names become usage errors (exit 2)."""
+    from bench.cache import default_root
+    from bench.registry import RegistryError
+    from bench.runner import RunConfig, run
+
+    kwargs["cache_dir"] = kwargs["cache_dir"] or default_root()
+    try:
+        summary = run(RunConfig(**kwargs), RichReporter())
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    err.print(
+        f"run {summary.run_id}: {summary.written} rows written ({summary.errors} errors), {summary.skipped} already done; "
+        f"videos decoded {summary.decoded}, from cache {summary.cached}; samples scored {summary.scored}"
+    )
+    for example in summary.error_examples:
+        err.print(f"  [red]error[/red] {example}")
+    return summary
+
+
+def show_table(frame, fmt: str, out_path: Path | None = None) -> None:
+    """Print a table to stdout (rich, md, csv or latex) and optionally write it to a file."""
+    from rich.table import Table
+
+    from bench import tables
+
+    if fmt == "rich":
+        table = Table(*map(str, frame.columns))
+        for values in frame.itertuples(index=False):
+            table.add_row(*map(str, values))
+        out.print(table)
+    else:
+        click.echo(tables.render(frame, fmt))
+    if out_path:
+        out_path.write_text(tables.render(frame, "md" if fmt == "rich" else fmt) + "\n")

@@ -1,0 +1,35 @@
+"""`bench demo`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bench.commands import grid_options, run_grid, setup_logging, show_table
+
+SELECTORS, FRAMES = ("uniform", "oracle"), (4, 8, 16)
+
+
+@click.command("demo")
+@click.option("--videos", default=40, show_default=True, help="How many needle videos to generate and answer.")
+@grid_options
+def command(videos: int, verbose: bool, **kwargs) -> None:
+    """Generate the needle benchmark and compare uniform with the oracle at 4, 8 and 16 frames.
+
+    Needs no download and no GPU: videos are generated into the cache on first use, the probe
+    backbone reads pixels, and the oracle knows where the needle is (the upper bound).
+
+    \b
+    Example:
+      bench demo --results-dir results
+    """
+    from bench import tables
+    from bench.results import read_all
+
+    setup_logging(verbose)
+    summary = run_grid(datasets=("needle",), selectors=SELECTORS, backbones=("probe",), frames=FRAMES, limit=videos, **kwargs)
+    data = read_all(kwargs["results_dir"])
+    data = data[(data.dataset == "needle") & (data.backbone == "probe") & data.selector.isin(SELECTORS) & data.frames.isin(FRAMES)]
+    show_table(tables.grid(data, "uniform"), "rich")
+    sys.exit(1 if summary.errors else 0)

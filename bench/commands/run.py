@@ -1,0 +1,35 @@
+"""`bench run`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bench.commands import grid_options, ints, run_grid, setup_logging, shard, words
+
+
+@click.command("run")
+@click.option("--dataset", "datasets", required=True, callback=words, help="Comma-separated benchmarks, e.g. needle,nextqa:split=test.")
+@click.option("--selector", "selectors", default="uniform", show_default=True, callback=words, help="Comma-separated selectors, e.g. uniform,clip:pick=topk.")
+@click.option("--backbone", "backbones", required=True, callback=words, help="Comma-separated backbones, e.g. probe,qwen2-vl.")
+@click.option("--frames", default="8", show_default=True, callback=ints, help="Comma-separated k: frames each selector keeps.")
+@click.option("--limit", type=int, default=None, help="Answer at most this many samples per dataset.")
+@click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
+@click.option("--weights", type=click.Choice(["pretrained", "random"]), default="pretrained", show_default=True, help="random builds full-size backbones with random weights, for timing without downloads.")
+@click.option("--shard", default="0/1", show_default=True, callback=shard, help="Run only samples I, I+N, ...: I/N, for N parallel jobs.")
+@grid_options
+def command(verbose: bool, **kwargs) -> None:
+    """Run the grid DATASET x SELECTOR x FRAMES x BACKBONE and append one CSV row per question.
+
+    A rerun skips rows already written (error rows are retried) and decodes or scores
+    nothing that is cached. Exits 1 if any row has an error.
+
+    \b
+    Example:
+      bench run --dataset needle --selector uniform,oracle --backbone probe --frames 4,8,16 --limit 40
+    """
+    setup_logging(verbose)
+    summary = run_grid(**kwargs)
+    sys.exit(1 if summary.errors else 0)

@@ -1,0 +1,124 @@
+"""The frozen records every stage passes on: Sample -> Candidates -> scores -> Reply -> Outcome -> Row.
+
+Each stage makes a new record; nothing is mutated as it travels. Arrays carry their shape and
+dtype in the field comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One question about one video, as a benchmark loads it."""
+
+    dataset: str  # canonical dataset spec, e.g. "needle:split=test"
+    split: str
+    sample_id: str
+    video_id: str
+    videos: tuple[Path, ...]  # paths to try in order; the first that exists is decoded
+    question: str
+    options: tuple[str, ...] = ()  # option texts without letters; () when open-ended
+    answer: str = ""  # option letter, or the reference answer when open-ended
+    category: str = ""
+    duration_group: str = ""
+    interval: tuple[float, float] | None = None  # seconds [start, end) where the needle shows
+
+
+@dataclass(frozen=True, slots=True)
+class DataOptions:
+    """What `bench run` tells a benchmark's loader."""
+
+    cache_dir: Path  # where generated data (needle) and decoded frames live
+    data_root: Path | None = None  # where the user unpacked annotations and videos
+    seed: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoMeta:
+    """What the container holds, read by demuxing (not from header counts alone)."""
+
+    path: Path
+    duration_s: float
+    fps: float
+    n_frames: int  # frames the stream actually holds
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Candidates:
+    """The N frames decoded uniformly over a video, indexed 0..N-1 in time."""
+
+    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, time order
+    times: np.ndarray  # float64 (N,), seconds of each decoded frame
+    key: str  # content key of (video bytes, N, size, seek); also the cache key
+    meta: VideoMeta
+    seek: str  # "exact" or "keyframe"
+    decoder: str  # "pyav" or "decord"
+    decode_s: float  # seconds the decode took when these frames were decoded
+    cached: bool  # loaded from the frame cache, nothing decoded
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A backbone's answer to one prompt."""
+
+    text: str  # raw generated text, kept as is in the CSV's `prediction`
+    n_visual_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The verdict on one prediction."""
+
+    correct: bool | None  # None when it could not be decided (see error)
+    parsed: str = ""  # the parsed answer (option letter); "" when nothing parsed
+    judge_score: float | None = None
+    parse_ok: bool = True
+    error: str = ""  # "" or e.g. "judge: timeout after 3 tries"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a results CSV: one (cell, sample). Columns are only ever added."""
+
+    dataset: str
+    split: str
+    sample_id: str
+    video_id: str
+    question: str
+    category: str
+    duration_group: str
+    selector: str
+    backbone: str
+    frames: int
+    candidates: int
+    selected: str  # chosen candidate indices, space-separated, ascending
+    prediction: str
+    answer: str
+    correct: bool | None
+    judge_score: float | None
+    parse_ok: bool | None
+    error: str
+    t_decode_s: float | None
+    t_select_s: float | None
+    t_answer_s: float | None
+    peak_mem_mb: float | None
+    device: str
+    run_id: str
+    parsed: str = ""
+    n_visual_tokens: int | None = None
+    seek: str = ""
+    decoder: str = ""
+    frame_size: int | None = None
+    selected_times: str = ""  # seconds of the selected frames, space-separated
+    written_at: str = ""  # ISO time the row was written
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

@@ -1,0 +1,333 @@
+"""The grid: datasets x selectors x frames x backbones, run in phases so every model loads once.
+
+1. decode: the candidates of every sample that still has a row to write (into the frame cache);
+2. score: for each selector, load it once, score every sample not yet scored, cache, release;
+3. answer: for each backbone, load it once, then for each (sample, selector, k) not yet
+   answered: pick, answer, score, append the row; release.
+
+Rows are the unit of progress and resume: a rerun skips rows already written and recomputes
+nothing that is cached. A sample that fails at any stage becomes an error row and the run
+goes on. Only this module knows every stage; nothing imports it but the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import secrets
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator
+
+import numpy as np
+
+from bench.cache import ArrayStore, default_root, digest
+from bench.records import Candidates, DataOptions, Outcome, Row, Sample
+from bench.registry import backbones, benchmarks, selectors
+from bench.results import CellWriter, cell_path
+from bench.selectors import plan
+from bench.selectors.pick import PICKS
+from bench.video import FrameCache, VideoError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything `bench run` takes; each list's cross product is the grid."""
+
+    datasets: tuple[str, ...]
+    selectors: tuple[str, ...]
+    backbones: tuple[str, ...]
+    frames: tuple[int, ...]
+    candidates: int = 128
+    limit: int | None = None
+    seed: int = 0
+    data_root: Path | None = None
+    results_dir: Path = Path("results")
+    cache_dir: Path = field(default_factory=default_root)
+    device: str = "auto"
+    weights: str = "pretrained"
+    shard: tuple[int, int] = (0, 1)
+    frame_size: int = 336
+    seek: str = "exact"
+    decoder: str = "pyav"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one run did, counted."""
+
+    run_id: str
+    written: int  # rows appended this run
+    skipped: int  # rows already in the results, not redone
+    errors: int  # error rows appended this run
+    decoded: int  # videos decoded this run
+    cached: int  # videos whose candidates came from the frame cache
+    scored: int  # (selector, sample) pairs scored this run
+    error_examples: tuple[str, ...] = ()
+
+
+class Reporter:
+    """Progress callbacks; the default reports nothing. The CLI draws rich bars."""
+
+    def phase(self, description: str, total: int) -> ContextManager[Callable[[], None]]:
+        return nullcontext(lambda: None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    dataset: str
+    selector: str  # as the CSV records it, pick included
+    scorer: str  # the selector spec that computes scores (pick removed)
+    pick: str
+    frames: int
+    backbone: str
+    path: Path
+
+
+@dataclass(slots=True)
+class _Dataset:
+    spec: str
+    benchmark: object
+    samples: list[Sample]
+    pending: dict[str, list[_Cell]]  # sample_id -> cells still to answer
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return "cpu"
+
+
+@contextmanager
+def _timed(device: str) -> Iterator[list[float]]:
+    """Wall seconds of the block, CUDA-synchronised on both ends on a GPU."""
+    sync = _cuda_sync if device == "cuda" else (lambda: None)
+    sync()
+    box: list[float] = []
+    start = time.perf_counter()
+    yield box
+    sync()
+    box.append(time.perf_counter() - start)
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    torch.cuda.synchronize()
+
+
+def _reset_peak(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_mb(device: str) -> float:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _load_datasets(cfg: RunConfig, cells_for: Callable[[str], list[_Cell]], writers: dict[Path, CellWriter]) -> list[_Dataset]:
+    loaded = []
+    options = DataOptions(cache_dir=Path(cfg.cache_dir), data_root=cfg.data_root, seed=cfg.seed, limit=cfg.limit)
+    for text in cfg.datasets:
+        benchmark = benchmarks.build(text)
+        samples = list(benchmark.load(options))[: cfg.limit]
+        index, count = cfg.shard
+        samples = samples[index::count]
+        ids = [s.sample_id for s in samples]
+        if len(set(ids)) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"{benchmark.spec}: sample ids appear twice: {', '.join(twice[:5])}")
+        cells = cells_for(benchmark.spec)
+        for cell in cells:
+            writers.setdefault(cell.path, CellWriter(cell.path))
+        pending = {s.sample_id: [c for c in cells if s.sample_id not in writers[c.path].done] for s in samples}
+        loaded.append(_Dataset(benchmark.spec, benchmark, samples, {k: v for k, v in pending.items() if v}))
+    return loaded
+
+
+def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
+    """Run the grid, appending one row per (cell, sample) not already in the results."""
+    reporter = reporter or Reporter()
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    if cfg.shard[1] < 1 or not 0 <= cfg.shard[0] < cfg.shard[1]:
+        raise ValueError(f"--shard must be I/N with 0 <= I < N, not {cfg.shard[0]}/{cfg.shard[1]}")
+    device = resolve_device(cfg.device)
+    plans = [plan(text) for text in cfg.selectors]
+    backbone_specs = [backbones.canonical(b, weights=cfg.weights) for b in cfg.backbones]
+    shard = cfg.shard if cfg.shard[1] > 1 else None
+
+    def cells_for(dataset: str) -> list[_Cell]:
+        return [
+            _Cell(dataset, p.spec, p.scorer, p.pick, k, b, cell_path(cfg.results_dir, dataset, p.spec, b, k, shard))
+            for p in plans for k in cfg.frames for b in backbone_specs
+        ]
+
+    writers: dict[Path, CellWriter] = {}
+    datasets = _load_datasets(cfg, cells_for, writers)
+    frames = FrameCache(Path(cfg.cache_dir))
+    stats = _Counts()
+
+    def candidates(sample: Sample) -> Candidates:
+        return frames.candidates(sample.videos, cfg.candidates, cfg.frame_size, cfg.seek, cfg.decoder)
+
+    # 1. decode every sample that still has a row to write
+    failed: dict[tuple[str, str], str] = {}  # (dataset, sample) -> error of its video
+    todo = [(d, s) for d in datasets for s in d.samples if s.sample_id in d.pending]
+    with reporter.phase("decode candidates", len(todo)) as advance:
+        for d, sample in todo:
+            try:
+                got = candidates(sample)
+                stats.cached += got.cached
+                stats.decoded += not got.cached
+            except Exception as exc:  # a video that cannot be read is an error row, not a crash
+                failed[d.spec, sample.sample_id] = f"video: {exc}"
+                log.warning("%s %s: %s", d.spec, sample.sample_id, exc, exc_info=not isinstance(exc, VideoError))
+            advance()
+
+    # 2. score, one selector model at a time
+    scores = ArrayStore(Path(cfg.cache_dir) / "scores")
+    score_errors: dict[tuple[str, str, str], str] = {}
+    for scorer in dict.fromkeys(p.scorer for p in plans):
+        need = [(d, s) for d, s in todo if (d.spec, s.sample_id) not in failed and any(c.scorer == scorer for c in d.pending[s.sample_id])]
+        selector = selectors.build(scorer)
+        loaded = False
+        with reporter.phase(f"score {scorer}", len(need)) as advance:
+            for d, sample in need:
+                cands = candidates(sample)
+                key = _score_key(scorer, cands, sample)
+                if scores.load(key) is None:
+                    if not loaded:
+                        selector.load(device)
+                        loaded = True
+                    try:
+                        with _timed(device) as took:
+                            values = np.asarray(selector.score(cands, sample), dtype=np.float32)
+                        if values.shape != (len(cands.times),) or not np.isfinite(values).all():
+                            raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
+                        scores.save(key, {"scores": values}, {"score_s": took[0]})
+                        stats.scored += 1
+                    except Exception as exc:  # one sample's failure becomes its error rows
+                        score_errors[d.spec, sample.sample_id, scorer] = f"select: {type(exc).__name__}: {exc}"
+                        log.warning("%s on %s %s failed", scorer, d.spec, sample.sample_id, exc_info=True)
+                advance()
+        if loaded:
+            selector.release()
+
+    # 3. answer, one backbone model at a time
+    for backbone_spec in backbone_specs:
+        work = [(d, s, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec]) for d, s in todo]
+        work = [(d, s, cells) for d, s, cells in work if cells]
+        if not work:
+            continue
+        backbone = backbones.build(backbone_spec, weights=cfg.weights)
+        loaded = False
+        with reporter.phase(f"answer {backbone_spec}", sum(len(c) for _, _, c in work)) as advance:
+            for d, sample, cells in work:
+                video_error = failed.get((d.spec, sample.sample_id))
+                cands = None if video_error else candidates(sample)
+                for cell in cells:
+                    error = video_error or score_errors.get((d.spec, sample.sample_id, cell.scorer))
+                    if error:
+                        row = _base_row(cell, sample, cfg, device, run_id, error)
+                    else:
+                        if not loaded:
+                            backbone.load(device)
+                            loaded = True
+                        row = _answer(cell, sample, cands, d.benchmark, backbone, scores, cfg, device, run_id)
+                    writers[cell.path].append(row)
+                    stats.count(row)
+                    advance()
+        if loaded:
+            backbone.release()
+        for writer in writers.values():
+            writer.close()
+
+    total = sum(len(d.samples) for d in datasets) * len(plans) * len(cfg.frames) * len(backbone_specs)
+    return RunSummary(run_id, stats.written, total - stats.written, stats.errors, stats.decoded, stats.cached, stats.scored, tuple(stats.examples))
+
+
+@dataclass(slots=True)
+class _Counts:
+    written: int = 0
+    errors: int = 0
+    decoded: int = 0
+    cached: int = 0
+    scored: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def count(self, row: Row) -> None:
+        self.written += 1
+        if row.error:
+            self.errors += 1
+            if len(self.examples) < 5:
+                self.examples.append(f"{row.dataset} {row.sample_id}: {row.error}")
+
+
+def _score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
+    return digest("scores", scorer, candidates.key, sample.question, sample.options)
+
+
+def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone, scores: ArrayStore, cfg: RunConfig, device: str, run_id: str) -> Row:
+    arrays, info = scores.load(_score_key(cell.scorer, cands, sample))
+    start = time.perf_counter()
+    chosen = PICKS[cell.pick](arrays["scores"], cell.frames)
+    t_select = info["score_s"] + time.perf_counter() - start
+    times = cands.times[chosen]
+    prompt = benchmark.prompt(sample, times)
+    _reset_peak(device)
+    try:
+        with _timed(device) as took:
+            reply = backbone.answer(cands.frames[chosen], prompt, benchmark.max_new_tokens)
+    except Exception as exc:  # one failed answer is one error row; the run goes on
+        log.warning("%s failed on %s %s", cell.backbone, cell.dataset, sample.sample_id, exc_info=True)
+        return _base_row(cell, sample, cfg, device, run_id, f"answer: {type(exc).__name__}: {exc}")
+    outcome: Outcome = benchmark.score(sample, reply.text)
+    return replace(
+        _base_row(cell, sample, cfg, device, run_id),
+        selected=" ".join(map(str, chosen)),
+        selected_times=" ".join(f"{t:.3f}" for t in times),
+        prediction=reply.text,
+        parsed=outcome.parsed,
+        correct=outcome.correct,
+        judge_score=outcome.judge_score,
+        parse_ok=outcome.parse_ok,
+        error=outcome.error,
+        t_decode_s=cands.decode_s,
+        t_select_s=t_select,
+        t_answer_s=took[0],
+        peak_mem_mb=_peak_mb(device),
+        n_visual_tokens=reply.n_visual_tokens,
+        decoder=cands.decoder,
+    )
+
+
+def _base_row(cell: _Cell, sample: Sample, cfg: RunConfig, device: str, run_id: str, error: str = "") -> Row:
+    """A row with the cell's and the sample's fields: an error row, or what `_answer` completes."""
+    return Row(
+        dataset=cell.dataset, split=sample.split, sample_id=sample.sample_id, video_id=sample.video_id,
+        question=sample.question, category=sample.category, duration_group=sample.duration_group,
+        selector=cell.selector, backbone=cell.backbone, frames=cell.frames, candidates=cfg.candidates,
+        selected="", prediction="", answer=sample.answer, correct=None, judge_score=None, parse_ok=None,
+        error=error, t_decode_s=None, t_select_s=None, t_answer_s=None, peak_mem_mb=None,
+        device=device, run_id=run_id, seek=cfg.seek, frame_size=cfg.frame_size,
+        written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,55 @@
+"""Frame-selection strategies, one module each, registered in `bench.registry.selectors`.
+
+A selector scores the N candidates of a sample; the pick named by its `pick` attribute (a
+key of `pick.PICKS`, overridden with `pick=` in the spec) turns scores into k indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bench.records import Candidates, Sample
+from bench.registry import RegistryError, Spec, selectors
+from bench.selectors.pick import PICKS
+
+
+class Selector(Protocol):
+    pick: str  # default pick in pick.PICKS: "nms", "topk" or "uniform"
+
+    def load(self, device: str) -> None:
+        """Load models once per run (heavy imports go here)."""
+
+    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
+        """float32 (N,): one score per candidate, higher = more useful for the question."""
+
+    def release(self) -> None:
+        """Free what `load` took, before the next model loads."""
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorPlan:
+    """A selector spec taken apart: what computes the scores, and which pick turns them into k."""
+
+    spec: str  # canonical, as the CSV's `selector` column records it (pick only if not the default)
+    scorer: str  # canonical spec without `pick`: scores are cached under it
+    pick: str  # a key of pick.PICKS
+
+
+def plan(text: str) -> SelectorPlan:
+    """Parse a selector spec; `pick=` is generic, every other parameter is the selector's own.
+
+    Scores do not depend on the pick, so `clip` and `clip:pick=topk` share cached scores.
+    """
+    spec = Spec.parse(text)
+    scorer = selectors.canonical(spec.without("pick"))
+    default = selectors.get(spec.name).pick
+    pick = spec.get("pick") or default
+    if pick not in PICKS:
+        raise RegistryError(f"{text!r}: pick must be one of {', '.join(PICKS)}, not {pick!r}")
+    shown = Spec.parse(scorer)
+    if pick != default:
+        shown = Spec(shown.name, tuple(sorted(shown.params + (("pick", pick),))))
+    return SelectorPlan(str(shown), scorer, pick)

@@ -1,0 +1,295 @@
+"""Decoding the N candidates of a video, and the frame cache in front of it.
+
+Candidates are the frames at segment centres, `floor((j + 0.5) * F / N)` for the F frames
+the stream holds, resized so the short side is `size` (never upscaled).
+
+How decoding works, and why (numbers in benchmarks/README.md):
+- One demux pass (no decoding, ~0.03 s for 7,200 packets) gives the true frame count, every
+  frame's timestamp and the keyframes. Counts come from the stream, not the header: a header
+  that claims frames the stream does not hold is how decord hangs forever (decord #373), and
+  here it is a `VideoError` ("truncated") instead.
+- Exact seek (default): targets are grouped by the GOP they fall in; each group costs one
+  seek to its keyframe and a forward decode to its last target, the minimum work any exact
+  decoder can do. Groups are split between two threads, each with its own container.
+- Keyframe seek: each target snaps to its preceding keyframe and only keyframes are decoded,
+  far less work on long GOPs, at the price of up to a GOP of temporal error and duplicate
+  frames. The CSV's `seek` column says which was used.
+- `decoder="decord"` uses decord's `get_batch` where it is installed, and PyAV when decord
+  cannot open the file or disagrees with the demuxed frame count. PyAV is the default: it
+  was faster on both GOPs measured, has wheels everywhere and needs no guard against hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.cache import ArrayStore, digest, file_key
+from bench.records import Candidates, VideoMeta
+from bench.selectors.pick import segment_centres
+
+log = logging.getLogger(__name__)
+
+SEEK_MODES = ("exact", "keyframe")
+DECODERS = ("pyav", "decord")
+
+
+class VideoError(Exception):
+    """A video that cannot give its candidates: missing, empty, truncated or undecodable."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """One demux pass over the video stream."""
+
+    meta: VideoMeta
+    pts: np.ndarray  # int64 (F,), every frame's pts, ascending
+    keyframes: np.ndarray  # int64 (G,), keyframe pts, ascending
+    time_base: float
+    start_pts: int
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise VideoError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(path, f"cannot open: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(path, "no video stream")
+    return container
+
+
+def _index(path: Path) -> _Index:
+    import av
+
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        pts, keyframes = [], []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keyframes.append(packet.pts)
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, f"truncated or corrupt container: {exc}") from None
+        declared = stream.frames
+        time_base = float(stream.time_base)
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if not pts:
+        raise VideoError(path, "the video stream holds no frames")
+    if declared and declared > len(pts) + max(2, declared // 100):
+        raise VideoError(path, f"truncated: the header declares {declared} frames, the stream holds {len(pts)}")
+    if not keyframes:
+        raise VideoError(path, "the video stream has no keyframe")
+    pts_arr = np.sort(np.array(pts, dtype=np.int64))
+    start = int(pts_arr[0])
+    frame_s = 1.0 / rate if rate else 0.0
+    duration = (pts_arr[-1] - start) * time_base + frame_s
+    meta = VideoMeta(path, float(duration), rate or len(pts) / duration, len(pts), width, height)
+    return _Index(meta, pts_arr, np.sort(np.array(keyframes, dtype=np.int64)), time_base, start)
+
+
+def probe(path: Path | str) -> VideoMeta:
+    """Duration, fps, frame count and size of a video, from one demux pass."""
+    return _index(Path(path)).meta
+
+
+def output_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) with the short side at `size`; never upscaled."""
+    short = min(width, height)
+    if short <= size:
+        return width, height
+    scale = size / short
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _decode_groups(path: Path, groups: list[np.ndarray], width: int, height: int) -> dict[int, np.ndarray]:
+    """Decode each group of target pts (sorted, within one GOP) with one seek per group."""
+    out: dict[int, np.ndarray] = {}
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        for group in groups:
+            try:
+                out.update(_decode_group(container, stream, group, width, height, skip_unreferenced=True))
+            except _Missed:
+                # the stream's frame pts differ from its packet pts, so skipping could drop a target
+                out.update(_decode_group(container, stream, group, width, height, skip_unreferenced=False))
+    return out
+
+
+class _Missed(Exception):
+    """A target frame did not come out of the decoder with its own pts."""
+
+
+def _decode_group(container, stream, group: np.ndarray, width: int, height: int, skip_unreferenced: bool) -> dict[int, np.ndarray]:
+    """Seek to the group's keyframe and decode forward to its last target.
+
+    Two things keep the work at the minimum. Frames that no other frame references and that
+    are not targets are skipped undecoded (FFmpeg's skip_frame=NONREF, set packet by packet):
+    on x264 streams with B-frames about 45% of frames, and the targets come out bit-identical.
+    And once every target's packet is in, the decoder is drained rather than fed more packets
+    until its reorder delay lets the last target out.
+    """
+    import av
+
+    path = Path(container.name)
+    codec = stream.codec_context
+    wanted = set(group.tolist())
+    unsent = set(wanted)
+    out: dict[int, np.ndarray] = {}
+    i = 0
+
+    def take(frames) -> bool:
+        nonlocal i
+        for frame in frames:
+            if frame.pts is None or frame.pts < group[i]:
+                continue
+            if skip_unreferenced and frame.pts != group[i]:
+                raise _Missed
+            image = frame.to_ndarray(width=width, height=height, format="rgb24")
+            while i < len(group) and frame.pts >= group[i]:
+                out[int(group[i])] = image
+                i += 1
+            if i == len(group):
+                return True
+        return False
+
+    container.seek(int(group[0]), backward=True, any_frame=False, stream=stream)
+    try:
+        for packet in container.demux(stream):
+            skip = skip_unreferenced and packet.pts is not None and packet.pts not in wanted
+            codec.skip_frame = "NONREF" if skip else "DEFAULT"
+            unsent.discard(packet.pts)
+            if take(codec.decode(packet)) or (not unsent and take(codec.decode(None))):
+                return out
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"undecodable near pts {group[i]}: {exc}") from None
+    finally:
+        codec.skip_frame = "DEFAULT"
+        codec.flush_buffers()  # ready for the next seek, also after a drain
+    raise VideoError(path, f"the stream ended before frame pts {group[i]}")
+
+
+def _split(groups: list[np.ndarray], costs: np.ndarray, parts: int) -> list[list[np.ndarray]]:
+    """Cut the groups into `parts` runs of about equal decode cost, keeping time order."""
+    cumulative = np.cumsum(costs)
+    cuts = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, parts) / parts)
+    return [[groups[i] for i in run] for run in np.split(np.arange(len(groups)), cuts) if len(run)]
+
+
+def _decode_pyav(path: Path, index: _Index, targets: np.ndarray, width: int, height: int, threads: int) -> np.ndarray:
+    """Frames (len(targets), height, width, 3) for target pts (sorted, may repeat)."""
+    wanted = np.unique(targets)
+    gop = np.searchsorted(index.keyframes, wanted, side="right") - 1
+    groups, costs = [], []
+    for g in np.unique(gop):
+        group = wanted[gop == g]
+        groups.append(group)
+        # frames this group decodes: from its keyframe to its last target
+        costs.append(np.searchsorted(index.pts, group[-1]) - np.searchsorted(index.pts, index.keyframes[g]) + 1)
+    runs = _split(groups, np.array(costs, dtype=np.float64), max(1, min(threads, len(groups))))
+    decoded: dict[int, np.ndarray] = {}
+    if len(runs) == 1:
+        decoded = _decode_groups(path, runs[0], width, height)
+    else:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            for part in pool.map(lambda run: _decode_groups(path, run, width, height), runs):
+                decoded.update(part)
+    return np.stack([decoded[int(p)] for p in targets])
+
+
+def _decode_decord(path: Path, index: _Index, positions: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """decord's get_batch, or None where decord is missing, cannot open the file or miscounts it."""
+    try:
+        import decord
+    except ImportError:
+        return None
+    try:
+        reader = decord.VideoReader(str(path), width=width, height=height, num_threads=0)
+    except Exception as exc:  # decord raises its own DECORDError and plain RuntimeErrors
+        log.warning("decord cannot open %s (%s); decoding with PyAV", path, exc)
+        return None
+    if len(reader) != index.meta.n_frames:
+        log.warning("decord counts %d frames in %s, the stream holds %d; decoding with PyAV", len(reader), path, index.meta.n_frames)
+        return None
+    return reader.get_batch(positions.tolist()).asnumpy()
+
+
+def decode(path: Path, n: int, size: int, seek: str = "exact", decoder: str = "pyav", threads: int | None = None) -> tuple[np.ndarray, np.ndarray, VideoMeta, str]:
+    """Decode N candidates: (frames uint8 (N,H,W,3), times float64 (N,), meta, decoder used)."""
+    if seek not in SEEK_MODES:
+        raise ValueError(f"seek must be one of {SEEK_MODES}, not {seek!r}")
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
+    index = _index(path)
+    meta = index.meta
+    positions = segment_centres(meta.n_frames, n)
+    targets = index.pts[positions]
+    if seek == "keyframe":
+        targets = index.keyframes[np.searchsorted(index.keyframes, targets, side="right") - 1]
+        positions = np.searchsorted(index.pts, targets)
+    width, height = output_size(meta.width, meta.height, size)
+    frames = None
+    if decoder == "decord":
+        frames = _decode_decord(path, index, positions, width, height)
+    used = "decord" if frames is not None else "pyav"
+    if frames is None:
+        frames = _decode_pyav(path, index, targets, width, height, threads or min(2, os.cpu_count() or 1))
+    times = (targets - index.start_pts) * index.time_base
+    return frames, times.astype(np.float64), meta, used
+
+
+class FrameCache:
+    """Decoded candidates on disk, keyed by (video content, N, size, seek)."""
+
+    def __init__(self, root: Path) -> None:
+        self.store = ArrayStore(Path(root) / "frames")
+
+    def candidates(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", decoder: str = "pyav") -> Candidates:
+        """The candidates of the first of `videos` that exists; decodes only on a cache miss."""
+        path = resolve(videos)
+        key = digest(file_key(path), n, size, seek)
+        hit = self.store.load(key)
+        if hit is not None:
+            arrays, info = hit
+            meta = VideoMeta(path, info["duration_s"], info["fps"], info["n_frames"], info["width"], info["height"])
+            return Candidates(arrays["frames"], arrays["times"], key, meta, seek, info["decoder"], info["decode_s"], cached=True)
+        start = time.perf_counter()
+        frames, times, meta, used = decode(path, n, size, seek, decoder)
+        seconds = time.perf_counter() - start
+        info = {"duration_s": meta.duration_s, "fps": meta.fps, "n_frames": meta.n_frames, "width": meta.width, "height": meta.height, "decoder": used, "decode_s": seconds}
+        self.store.save(key, {"frames": frames, "times": times}, info)
+        return Candidates(frames, times, key, meta, seek, used, seconds, cached=False)
+
+
+def resolve(videos: tuple[Path, ...] | Path) -> Path:
+    """The first path that exists, or a VideoError naming every path tried."""
+    paths = (videos,) if isinstance(videos, Path) else tuple(videos)
+    for path in paths:
+        if path.exists():
+            return path
+    if not paths:
+        raise VideoError("<none>", "the sample names no video file")
+    tried = ", ".join(str(p) for p in paths)
+    raise VideoError(paths[0], f"file not found (tried {tried})")

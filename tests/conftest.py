@@ -1,0 +1,46 @@
+"""Shared fixtures: offline settings, a session cache of needle videos, temporary results dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from bench.records import DataOptions  # noqa: E402
+from bench.registry import benchmarks  # noqa: E402
+
+NEEDLE_TEST_COUNT = 120  # enough samples for the geometry checks (see test_needle_world.py)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the whole session, so each needle video is generated and decoded once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def needle_test(cache_dir: Path) -> list:
+    """The first NEEDLE_TEST_COUNT samples of needle:split=test, seed 0."""
+    return benchmarks.build("needle").load(DataOptions(cache_dir=cache_dir, seed=0, limit=NEEDLE_TEST_COUNT))
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, cache_dir: Path, needle_test: list) -> Path:
+    """A cache of its own holding copies of the first 8 needle test videos, safe to damage."""
+    source = cache_dir / "needle" / "seed0" / "test"
+    target = tmp_path / "cache" / "needle" / "seed0" / "test"
+    target.mkdir(parents=True)
+    for path in sorted(source.iterdir())[:16]:
+        shutil.copy(path, target / path.name)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    return tmp_path / "results"

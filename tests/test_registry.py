@@ -1,0 +1,73 @@
+import pytest
+
+from bench.registry import Registry, RegistryError, Spec, backbones, benchmarks, selectors
+from bench.selectors import plan
+
+
+def test_spec_parses_name_and_sorted_parameters():
+    spec = Spec.parse("clip:text=question:model=m")
+    assert spec.name == "clip" and spec.params == (("model", "m"), ("text", "question"))
+    assert str(spec) == "clip:model=m:text=question"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("clip:model", "not key=value"),
+    (":a=1", "no name"),
+    ("clip:a=1:a=2", "given twice"),
+])
+def test_bad_specs_are_refused_with_the_reason(text, message):
+    with pytest.raises(RegistryError, match=message):
+        Spec.parse(text)
+
+
+def test_unknown_name_suggests_close_matches_and_lists_all():
+    with pytest.raises(RegistryError, match=r"unknown selector 'unifrom'. Did you mean uniform\?.*Known: .*oracle"):
+        selectors.get("unifrom")
+
+
+def test_duplicate_registration_raises():
+    registry = Registry("thing", "bench.selectors")
+
+    @registry.register("a")
+    class A: ...
+
+    with pytest.raises(RegistryError, match="registered twice"):
+        @registry.register("a")
+        class B: ...
+
+
+def test_canonical_spec_drops_defaults_and_converts_types():
+    assert backbones.canonical("probe") == "probe"
+    assert backbones.canonical("probe:delay=0") == "probe"  # 0 is the default
+    assert backbones.canonical("probe:delay=0.5") == "probe:delay=0.5"
+    assert backbones.build("probe:delay=0.5").delay == 0.5
+    assert benchmarks.canonical("needle:split=train") == "needle:split=train"
+
+
+def test_parameters_are_checked_against_the_constructor():
+    with pytest.raises(RegistryError, match="no parameter 'speed'; it takes: delay"):
+        backbones.build("probe:speed=3")
+    with pytest.raises(RegistryError, match="not a valid float"):
+        backbones.build("probe:delay=slow")
+
+
+def test_defaults_fill_only_parameters_a_class_takes():
+    # `weights` is a global default that probe does not take: ignored, not an error
+    assert backbones.canonical("probe", weights="random") == "probe"
+
+
+def test_pick_is_generic_and_kept_out_of_the_scoring_spec():
+    p = plan("oracle:pick=topk")
+    assert (p.spec, p.scorer, p.pick) == ("oracle:pick=topk", "oracle", "topk")
+    assert plan("oracle:pick=nms").spec == "oracle"  # nms is oracle's own default
+    assert plan("uniform").pick == "uniform"
+    with pytest.raises(RegistryError, match="pick must be one of"):
+        plan("oracle:pick=best")
+
+
+@pytest.mark.parametrize("registry", [selectors, backbones, benchmarks])
+def test_every_registered_name_has_a_one_line_description(registry):
+    described = registry.describe()
+    assert described, f"no {registry.kind} registered"
+    for name, line in described:
+        assert line and not line.endswith(":"), f"{registry.kind} {name} lacks a description"
