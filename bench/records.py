@@ -71,6 +71,7 @@ class Reply:
 
     text: str  # raw generated text, kept as is in the CSV's `prediction`
     n_visual_tokens: int = 0
+    t_preprocess_s: float | None = None  # seconds of processor work inside the answer (the rest is generate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class Outcome:
     judge_score: float | None = None
     parse_ok: bool = True
     error: str = ""  # "" or e.g. "judge: timeout after 3 tries"
+    judge_model: str = ""  # the LLM that judged an open-ended answer; "" when none did
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ class Row:
     frame_size: int | None = None
     selected_times: str = ""  # seconds of the selected frames, space-separated
     written_at: str = ""  # ISO time the row was written
+    t_preprocess_s: float | None = None  # the processor's share of t_answer_s
+    judge_model: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

@@ -316,6 +316,8 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
         t_answer_s=took[0],
         peak_mem_mb=_peak_mb(device),
         n_visual_tokens=reply.n_visual_tokens,
+        t_preprocess_s=reply.t_preprocess_s,
+        judge_model=outcome.judge_model,
         decoder=cands.decoder,
     )
 

@@ -44,3 +44,14 @@ def private_cache(tmp_path: Path, cache_dir: Path, needle_test: list) -> Path:
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "results"
+
+
+@pytest.fixture
+def chat_server(monkeypatch: pytest.MonkeyPatch):
+    """A local chat-completions server; OPENAI_BASE_URL and OPENAI_API_KEY point the openai client at it."""
+    from tests.chat_server import ChatServer
+
+    with ChatServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        yield server

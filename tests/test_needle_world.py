@@ -63,11 +63,11 @@ def test_probe_answers_right_with_the_shape_and_unparseably_without(cache_dir, n
     assert needle.score(sample, hit.text).correct is True
     outcome = needle.score(sample, miss.text)
     assert (outcome.correct, outcome.parse_ok) == (False, False)
-    assert probe_model.frame_relevance(cands.frames[inside[0]], sample.question) > 0.9
-    assert probe_model.frame_relevance(cands.frames[outside[0]], sample.question) < 0.1
+    relevance = probe_model.frame_relevance(cands.frames[[inside[0], outside[0]]], sample.question)
+    assert relevance.shape == (2,) and relevance[0] > 0.9 and relevance[1] < 0.1
     truth = sample.options["ABCDE".index(sample.answer)]
-    assert truth in probe_model.caption(cands.frames[inside[0]])
-    assert "grey" in probe_model.caption(cands.frames[outside[0]]) and truth not in probe_model.caption(cands.frames[outside[0]])
+    with_shape, without = probe_model.caption(cands.frames[[inside[0], outside[0]]])
+    assert truth in with_shape and "grey" in without and truth not in without
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,10 @@
 A backbone gets the k selected frames and a finished prompt and returns raw text. It owns
 loading, its processor, chat template and generation settings; it never opens files, samples
 frames, rewords prompts, parses or grades.
+
+A backbone that can also judge single frames (a `FrameJudge`) can serve the spatial and
+temporal selectors: `frame_relevance` gives p(True) / (p(True) + p(False)) of its next token
+when asked whether a frame helps answer a question, and `caption` describes each frame.
 """
 
 from __future__ import annotations
@@ -23,3 +27,11 @@ class Backbone(Protocol):
 
     def release(self) -> None:
         """Free memory before the next backbone loads."""
+
+
+class FrameJudge(Protocol):
+    def frame_relevance(self, frames: np.ndarray, question: str) -> np.ndarray:
+        """float32 (N,): for each frame of uint8 (N, H, W, 3) alone, p(True) that it helps answer `question`."""
+
+    def caption(self, frames: np.ndarray) -> tuple[str, ...]:
+        """One short caption per frame of uint8 (N, H, W, 3)."""

@@ -63,10 +63,10 @@ class Probe:
             return Reply("I did not see any shape.", n_visual_tokens=len(frames))
         return Reply(f"{options[seen]}. {seen}", n_visual_tokens=len(frames))
 
-    def frame_relevance(self, frame: np.ndarray, question: str) -> float:
-        """p(True) that this frame helps answer the question: rises with the coloured share."""
-        return float(np.clip(coloured_share(frame) / FULL_SHARE, 0.02, 0.98))
+    def frame_relevance(self, frames: np.ndarray, question: str) -> np.ndarray:
+        """p(True) per frame that it helps answer the question: rises with the coloured share."""
+        return np.array([np.clip(coloured_share(f) / FULL_SHARE, 0.02, 0.98) for f in frames], dtype=np.float32)
 
-    def caption(self, frame: np.ndarray) -> str:
-        colour = shape_colour(frame)
-        return f"a {colour} shape on a grey background" if colour else "a grey textured background"
+    def caption(self, frames: np.ndarray) -> tuple[str, ...]:
+        colours = map(shape_colour, frames)
+        return tuple(f"a {c} shape on a grey background" if c else "a grey textured background" for c in colours)

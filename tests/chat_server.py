@@ -1,0 +1,82 @@
+"""A real HTTP server on 127.0.0.1 that speaks OpenAI's `POST /v1/chat/completions`.
+
+Tests script what it answers: a `Reply` per request (content, an HTTP error status, a delay
+past the client's timeout, or raw malformed bytes), either queued in order or computed from
+the request by a responder function. Every request body is kept in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str = ""
+    status: int = 200
+    delay: float = 0.0  # seconds to wait before answering (a hang, when past the client timeout)
+    raw: bytes | None = None  # sent as the body instead of a well-formed completion
+
+
+class ChatServer:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.queue: deque[Reply] = deque()
+        self.responder: Callable[[dict], Reply] = lambda request: Reply("ok")
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                server.requests.append(body)
+                reply = server.queue.popleft() if server.queue else server.responder(body)
+                time.sleep(reply.delay)
+                if reply.raw is not None:
+                    return self._send(reply.status, reply.raw)
+                if reply.status != 200:
+                    return self._send(reply.status, {"error": {"message": f"scripted {reply.status}", "type": "server_error"}})
+                self._send(200, {
+                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", ""),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                })
+
+            def _send(self, status: int, payload: dict | bytes) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the openai client (OPENAI_BASE_URL)."""
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def __enter__(self) -> "ChatServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
