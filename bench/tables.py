@@ -1,53 +1,291 @@
-"""Tables from the results CSVs: accuracy per (dataset, backbone) x (selector, frames).
+"""Paper-style tables from the results CSVs, one function per kind.
 
-Accuracy is the share of correct rows among rows without an error, printed as a percentage
-with one decimal as the papers do. Error rows count in neither numerator nor denominator and
-are reported in their own column, as are replies that did not parse (which count as wrong).
+- grid: rows (dataset, backbone), a column per (selector, frames); `by` breaks cells down by
+  category, duration group or any column.
+- main (the seed paper's Tables 1-4): rows (backbone, frames, selector), a column per
+  dataset, each cell baseline -> selector (change).
+- ablation (Table 5): rows selector, a column per dataset; one backbone and one k.
+- efficiency (Table 6): rows (frames, selector); accuracy per group, accuracy, change, mean
+  seconds per question by stage, peak memory; one dataset and one backbone.
+- kvs2k (Table 9): selector at k against the baseline at k and at 2k.
+- pool (appendix): rows candidate pool N -> k, a column per dataset.
+- variants (Tables 7-8): rows specs of one selector that differ in a parameter.
+
+The baseline is `uniform` unless `compare` names another selector; at each k it is taken
+from its largest candidate pool. Every change carries a 95% paired bootstrap interval and,
+for multiple choice, an exact McNemar p-value (see bench.cells.change_text).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import pandas as pd
 from tabulate import tabulate
 
-FORMATS = ("rich", "md", "csv", "latex")
-KEYS = ["dataset", "backbone", "selector", "frames"]
+from bench.breakdowns import assign_groups, groups_in, order
+from bench.cells import CELL, TableError, accuracy_text, change_text, compare, flags_text, prepare, summarise, timing
+from bench.registry import RegistryError, Spec
+
+_LATEX = {"→": r"$\rightarrow$", "≥": r"$\geq$"}
 
 
-def summarise(data: pd.DataFrame) -> pd.DataFrame:
-    """One line per (dataset, backbone, selector, frames): n, accuracy %, errors, unparsed."""
-    answered = data[data["error"] == ""]
-    grouped = answered.groupby(KEYS, sort=True)
-    summary = pd.DataFrame({
-        "n": grouped.size(),
-        "accuracy": grouped["correct"].mean().astype(float) * 100,
-        "unparsed": grouped["parse_ok"].apply(lambda s: int((s == False).sum())),  # noqa: E712 (pandas boolean)
-    })
-    errors = data[data["error"] != ""].groupby(KEYS).size().rename("errors")
-    summary = summary.join(errors, how="outer").fillna({"n": 0, "errors": 0, "unparsed": 0})
-    return summary.astype({"n": int, "errors": int, "unparsed": int}).reset_index()
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which rows to take; an empty tuple takes all. Specs match in full or by name (`clip` takes `clip:pick=topk`)."""
+
+    datasets: tuple[str, ...] = ()
+    backbones: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()
+    frames: tuple[int, ...] = ()
+    judge_model: str | None = None  # keep rows judged by this model (and rows no judge graded)
 
 
-def grid(data: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
-    """Rows (dataset, backbone); a column per (selector, frames) holding accuracy (and the change vs `compare`)."""
-    summary = summarise(data)
-    if summary.empty:
-        return pd.DataFrame()
-    base = summary[summary["selector"] == compare].set_index(["dataset", "backbone", "frames"])["accuracy"] if compare else None
-    cells = []
-    for line in summary.itertuples(index=False):
-        text = "-" if pd.isna(line.accuracy) else f"{line.accuracy:.1f}"
-        if base is not None and line.selector != compare:
-            reference = base.get((line.dataset, line.backbone, line.frames))
-            if reference is not None and not pd.isna(line.accuracy):
-                text += f" ({line.accuracy - reference:+.1f})"
-        if line.errors:
-            text += f" [{line.errors} err]"
-        cells.append({"dataset": line.dataset, "backbone": line.backbone, "column": f"{line.selector} k={line.frames}", "order": (line.selector != compare, line.selector, line.frames), "text": text})
-    long = pd.DataFrame(cells)
-    columns = [c for _, c in sorted({(o, c) for o, c in zip(long["order"], long["column"])})]
-    table = long.pivot(index=["dataset", "backbone"], columns="column", values="text").reindex(columns=columns)
-    return table.fillna("").reset_index()
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How a table is made."""
+
+    compare: str | None = "uniform"  # the baseline selector; None: the grid shows no changes
+    by: str | None = None  # breakdown for grid and efficiency: category, duration or a column name
+    resamples: int = 10_000
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One cell of a table being built."""
+
+    row: tuple  # the row's index values
+    column: str
+    text: str
+    row_order: tuple = ()  # sorts rows (default: row)
+    column_order: tuple = ()  # sorts columns (default: column)
+
+
+def _matches(specs: pd.Series, wanted: tuple[str, ...]) -> pd.Series:
+    return specs.isin(wanted) | specs.astype(str).str.partition(":")[0].isin(wanted)
+
+
+def select(data: pd.DataFrame, filters: Filters, keep: str | None = None, keep_frames: tuple[int, ...] = ()) -> pd.DataFrame:
+    """The rows the filters let through; `keep`'s rows pass the selector filter, and the frames filter at `keep_frames`."""
+    mask = pd.Series(True, index=data.index)
+    kept = data["selector"] == keep
+    for column, wanted in (("dataset", filters.datasets), ("backbone", filters.backbones)):
+        if wanted:
+            mask &= _matches(data[column], wanted)
+    if filters.selectors:
+        mask &= _matches(data["selector"], filters.selectors) | kept
+    if filters.frames:
+        mask &= data["frames"].isin(filters.frames) | (kept & data["frames"].isin(keep_frames))
+    if filters.judge_model and "judge_model" in data:
+        mask &= data["judge_model"].fillna("").isin([filters.judge_model, ""])
+    return data[mask]
+
+
+def _pivot(entries: list[_Entry], index: list[str]) -> pd.DataFrame:
+    rows = sorted({(e.row_order or e.row, e.row) for e in entries})
+    columns = [c for _, c in sorted({(e.column_order or (e.column,), e.column) for e in entries})]
+    cells = {(e.row, e.column): e.text for e in entries}
+    return pd.DataFrame([[*row, *(cells.get((row, c), "") for c in columns)] for _, row in rows], columns=[*index, *columns])
+
+
+def _one(data: pd.DataFrame, column: str, kind: str) -> object:
+    values = sorted(data[column].unique())
+    if len(values) != 1:
+        raise TableError(f"{kind} needs a single {column} value; found {', '.join(map(str, values))}: choose one with --{column}")
+    return values[0]
+
+
+def _baselines(data: pd.DataFrame, selector: str | None) -> dict[tuple, pd.DataFrame]:
+    """The baseline's rows per (dataset, backbone, frames), from its largest candidate pool."""
+    base = data[data["selector"] == selector]
+    return {key: rows[rows["candidates"] == rows["candidates"].max()] for key, rows in base.groupby(["dataset", "backbone", "frames"])}
+
+
+def _versus(rows: pd.DataFrame, base: pd.DataFrame | None, options: Options) -> str:
+    """Accuracy of `rows`, its change against `base` when given, and what was left out."""
+    s = summarise(rows)
+    text = accuracy_text(s)
+    if base is not None:
+        text += f" ({change_text(compare(base, rows, options.resamples, options.seed), summarise(base), s)})"
+    return text + flags_text(s)
+
+
+def _label(selector: str, candidates: int, pools: bool) -> str:
+    return f"{selector} N={candidates}" if pools else selector
+
+
+def _contenders(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    rows = data[data["selector"] != options.compare]
+    if rows.empty:
+        raise TableError(f"no selector besides the baseline {options.compare} in these rows")
+    return rows
+
+
+def grid(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Rows (dataset, backbone), a column per (selector, frames): accuracy and the change against the baseline."""
+    if options.by:
+        return breakdown(data, options)
+    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    entries = []
+    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
+        base = None if selector == options.compare else baselines.get((dataset, backbone, k))
+        column = f"{selector} k={k}" + (f" N={n}" if pools else "")
+        entries.append(_Entry((dataset, backbone), column, _versus(rows, base, options), column_order=(selector != options.compare, selector, k, n)))
+    return _pivot(entries, ["dataset", "backbone"])
+
+
+def breakdown(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Rows (dataset, backbone, selector, frames), a column per group of `options.by` and one for all rows."""
+    data = assign_groups(data, options.by)
+    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    rank = {g: (0, i) for i, g in enumerate(groups_in(data))} | {"all": (1, 0)}
+    entries = []
+    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
+        base = None if selector == options.compare else baselines.get((dataset, backbone, k))
+        row = (dataset, backbone, _label(selector, n, pools), k)
+        for group, part in [*rows[rows["group"] != ""].groupby("group"), ("all", rows)]:
+            part_base = None if base is None else base if group == "all" else base[base["group"] == group]
+            entries.append(_Entry(row, group, _versus(part, part_base, options), (dataset, backbone, selector != options.compare, selector, k, n), rank[group]))
+    return _pivot(entries, ["dataset", "backbone", "selector", "frames"])
+
+
+def main(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Tables 1-4: rows (backbone, frames, selector), a column per dataset: baseline -> selector (change)."""
+    contenders = _contenders(data, options)
+    baselines, pools = _baselines(data, options.compare), contenders["candidates"].nunique() > 1
+    entries = []
+    for (dataset, backbone, selector, k, n), rows in contenders.groupby(CELL):
+        base = baselines.get((dataset, backbone, k))
+        before = f"no {options.compare}@{k}" if base is None else accuracy_text(summarise(base)) + flags_text(summarise(base))
+        entries.append(_Entry((backbone, k, _label(selector, n, pools)), dataset, f"{before} → {_versus(rows, base, options)}"))
+    return _pivot(entries, ["backbone", "frames", "selector"])
+
+
+def ablation(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Table 5: rows selector (the baseline first), a column per dataset; one backbone and one k."""
+    backbone, k = _one(data, "backbone", "ablation"), _one(data, "frames", "ablation")
+    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    entries = []
+    for (dataset, _, selector, _, n), rows in data.groupby(CELL):
+        is_base = selector == options.compare
+        base = None if is_base else baselines.get((dataset, backbone, k))
+        label = _label(selector, n, pools)
+        entries.append(_Entry((label,), dataset, _versus(rows, base, options), (not is_base, label)))
+    return _pivot(entries, ["selector"])
+
+
+def _number(value: float, digits: int) -> str:
+    return "-" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def efficiency(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Table 6: rows (frames, selector): accuracy per group and in all, change, seconds per question by stage, peak memory."""
+    _one(data, "dataset", "efficiency")
+    _one(data, "backbone", "efficiency")
+    data = assign_groups(data, options.by or "category")
+    groups, baselines = groups_in(data), _baselines(data, options.compare)
+    lines = []
+    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
+        is_base = selector == options.compare
+        base = None if is_base else baselines.get((dataset, backbone, k))
+        s, t = summarise(rows), timing(rows)
+        line = {"frames": str(k) if is_base else f"{n}→{k}", "selector": selector}
+        line |= {f"acc {g}": accuracy_text(summarise(rows[rows["group"] == g])) for g in groups}
+        line["accuracy"] = accuracy_text(s) + flags_text(s)
+        change = "" if is_base else f"no {options.compare}@{k}" if base is None else change_text(compare(base, rows, options.resamples, options.seed), summarise(base), s)
+        line[f"vs {options.compare}"] = change
+        line |= {"s/question": _number(t.total, 2), "decode s": _number(t.decode, 2), "select s": _number(t.select, 2),
+                 "answer s": _number(t.answer, 2), "peak MB": _number(t.peak_mem_mb, 0)}
+        lines.append(((not is_base, selector, k, n), line))
+    return pd.DataFrame([line for _, line in sorted(lines, key=lambda item: item[0])])
+
+
+def kvs2k(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Table 9: rows (dataset, backbone, selector, k): baseline at k and 2k, selector at k, and selector@k against baseline@2k."""
+    c = options.compare
+    baselines = _baselines(data, c)
+    lines = []
+    for (dataset, backbone, selector, k, n), rows in _contenders(data, options).groupby(CELL):
+        at_k, at_2k = baselines.get((dataset, backbone, k)), baselines.get((dataset, backbone, 2 * k))
+        s = summarise(rows)
+        line = {"dataset": dataset, "backbone": backbone, "selector": selector, "k": k,
+                f"{c}@k": "-" if at_k is None else _versus(at_k, None, options),
+                f"{c}@2k": "-" if at_2k is None else _versus(at_2k, None, options),
+                "selector@k": _versus(rows, at_k, options), f"vs {c}@2k": "-", f"≥ {c}@2k": "-"}
+        if at_2k is not None:
+            line[f"vs {c}@2k"] = change_text(compare(at_2k, rows, options.resamples, options.seed), summarise(at_2k), s)
+            line[f"≥ {c}@2k"] = "yes" if s.accuracy >= summarise(at_2k).accuracy else "no"
+        lines.append(((dataset, backbone, selector, k, n), line))
+    return pd.DataFrame([line for _, line in sorted(lines, key=lambda item: item[0])])
+
+
+def pool(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Appendix: rows (backbone, selector, N→k), the baseline at k first, a column per dataset."""
+    _contenders(data, options)
+    baselines = _baselines(data, options.compare)
+    entries = []
+    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
+        base = baselines.get((dataset, backbone, k))
+        is_base = selector == options.compare
+        if is_base and n != base["candidates"].iloc[0]:
+            continue  # the other pools of the baseline take part in no comparison
+        row = (backbone, selector, str(k) if is_base else f"{n}→{k}")
+        entries.append(_Entry(row, dataset, _versus(rows, None if is_base else base, options), (backbone, k, not is_base, selector, n)))
+    return _pivot(entries, ["backbone", "selector", "pool"])
+
+
+def _variant_labels(specs: list[str]) -> dict[str, tuple[str, str, tuple]]:
+    """spec -> (name, 'key=value' of the parameters its name's specs differ in, sort key), for names run with several specs."""
+    parsed = {}
+    for spec in specs:
+        try:
+            parsed[spec] = Spec.parse(spec)
+        except RegistryError:
+            parsed[spec] = Spec(spec)
+    labels = {}
+    for name in sorted({p.name for p in parsed.values()}):
+        family = {spec: dict(p.params) for spec, p in parsed.items() if p.name == name}
+        keys = sorted({key for params in family.values() for key in params})
+        varying = [key for key in keys if len({params.get(key) for params in family.values()}) > 1]
+        for spec, params in family.items():
+            if len(family) > 1:
+                values = [params.get(key) for key in varying]
+                label = " ".join(f"{key}={value or 'default'}" for key, value in zip(varying, values))
+                labels[spec] = (name, label, tuple((0,) if v is None else (1, *order(v)) for v in values))  # the default first
+    return labels
+
+
+def variants(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Tables 7-8: rows specs of one selector that differ in a parameter (the baseline first), a column per dataset."""
+    backbone, k = _one(data, "backbone", "variants"), _one(data, "frames", "variants")
+    labels = _variant_labels(sorted(set(data["selector"]) - {options.compare}))
+    if not labels:
+        raise TableError("no selector was run with specs that differ in a parameter (e.g. trained:tokens=1 and trained:tokens=25)")
+    baselines = _baselines(data, options.compare)
+    entries = []
+    for (dataset, _, selector, _, _), rows in data.groupby(CELL):
+        if selector == options.compare:
+            entries.append(_Entry((selector, ""), dataset, _versus(rows, None, options), (0,)))
+        elif selector in labels:
+            name, label, rank = labels[selector]
+            entries.append(_Entry((name, label), dataset, _versus(rows, baselines.get((dataset, backbone, k)), options), (1, name, rank)))
+    return _pivot(entries, ["selector", "variant"])
+
+
+KINDS: dict[str, Callable[[pd.DataFrame, Options], pd.DataFrame]] = {
+    "grid": grid, "main": main, "ablation": ablation, "efficiency": efficiency, "kvs2k": kvs2k, "pool": pool, "variants": variants,
+}
+
+
+def build(kind: str, data: pd.DataFrame, filters: Filters = Filters(), options: Options = Options()) -> pd.DataFrame:
+    """The table of `kind` from the rows bench.results.read_all returns, filtered."""
+    keep = None if kind == "grid" else options.compare
+    rows = select(data, filters, keep, tuple(2 * k for k in filters.frames) if kind == "kvs2k" else ())
+    if rows.empty:
+        raise TableError("no result rows match")
+    return KINDS[kind](prepare(rows), options)
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:
@@ -55,4 +293,8 @@ def render(table: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return table.to_csv(index=False)
     style = {"md": "github", "latex": "latex_booktabs", "rich": "simple"}[fmt]
-    return tabulate(table.values.tolist(), headers=list(table.columns), tablefmt=style, disable_numparse=True)
+    text = tabulate(table.values.tolist(), headers=list(table.columns), tablefmt=style, disable_numparse=True)
+    if fmt == "latex":
+        for symbol, command in _LATEX.items():
+            text = text.replace(symbol, command)
+    return text

@@ -25,7 +25,7 @@ def test_list_names_every_registered_component():
     ([], ["run", "table", "demo", "list", "Examples"]),
     (["run"], ["--dataset", "--selector", "--backbone", "--frames", "--candidates", "--limit", "--data-root",
                "--results-dir", "--device", "--weights", "--shard", "--seed", "--seek", "--cache-dir", "Example"]),
-    (["table"], ["--compare", "--format", "--out"]),
+    (["table"], ["--compare", "--format", "--out", "--kind", "--by", "--judge-model"]),
 ])
 def test_help_documents_the_options(command, words):
     result = invoke(*command, "--help")
@@ -66,14 +66,16 @@ def _rows(selector, k, outcomes):
 
 
 def test_table_computes_accuracy_and_change_against_uniform(tmp_path):
-    # uniform k=4: 1 of 4 right = 25.0; clip k=4: 3 of 4 answered right = 75.0 (+50.0), one error row
+    # uniform k=4: 1 of 4 right = 25.0; clip k=4: 3 of 4 answered right = 75.0 (+50.0), one error row.
+    # Paired differences 0 +1 +1 0: the bootstrap count of +1 is Bin(4, 1/2), P(0) = P(4) = 1/16,
+    # so the 95% interval is [+0.0, +100.0]; McNemar with 0 vs 2 discordant pairs: p = 2/4.
     _write_cell(tmp_path / "a.csv", _rows("uniform", 4, [True, False, False, False]))
     _write_cell(tmp_path / "b.csv", _rows("clip", 4, [True, True, True, False, None]))
     result = invoke("table", "--results-dir", tmp_path, "--compare", "uniform", "--format", "csv")
     assert result.exit_code == 0
-    lines = result.output.strip().splitlines()
-    assert lines[0] == "dataset,backbone,uniform k=4,clip k=4"
-    assert lines[1] == "d,b,25.0,75.0 (+50.0) [1 err]"
+    lines = list(csv.reader(result.output.strip().splitlines()))
+    assert lines[0] == ["dataset", "backbone", "uniform k=4", "clip k=4"]
+    assert lines[1] == ["d", "b", "25.0", "75.0 (+50.0 [+0.0, +100.0] p=0.500) [1 err]"]
 
 
 @pytest.mark.parametrize("fmt, marker", [("md", "|"), ("latex", "\\toprule"), ("rich", "uniform")])

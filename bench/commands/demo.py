@@ -29,7 +29,6 @@ def command(videos: int, verbose: bool, **kwargs) -> None:
 
     setup_logging(verbose)
     summary = run_grid(datasets=("needle",), selectors=SELECTORS, backbones=("probe",), frames=FRAMES, limit=videos, **kwargs)
-    data = read_all(kwargs["results_dir"])
-    data = data[(data.dataset == "needle") & (data.backbone == "probe") & data.selector.isin(SELECTORS) & data.frames.isin(FRAMES)]
-    show_table(tables.grid(data, "uniform"), "rich")
+    shown = tables.Filters(datasets=("needle",), backbones=("probe",), selectors=SELECTORS, frames=FRAMES)
+    show_table(tables.build("grid", read_all(kwargs["results_dir"]), shown, tables.Options(compare="uniform")), "rich")
     sys.exit(1 if summary.errors else 0)

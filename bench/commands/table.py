@@ -1,37 +1,62 @@
-"""`bench table`."""
+"""`bench table`; also the row filters that `bench plot` shares."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from bench.commands import ints, show_table, words
 
 
+def filter_options(command: Callable) -> Callable:
+    """--results-dir and the row filters (named as bench.tables.Filters' fields), spelled the same in `table` and `plot`."""
+    options = [
+        click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True),
+        click.option("--dataset", "datasets", callback=words, help="Only these datasets (comma-separated; a name takes all its specs)."),
+        click.option("--backbone", "backbones", callback=words, help="Only these backbones."),
+        click.option("--selector", "selectors", callback=words, help="Only these selectors (the baseline stays for comparisons)."),
+        click.option("--frames", callback=ints, help="Only these frame counts."),
+        click.option("--judge-model", default=None, help="Only rows judged by this model (and rows no judge graded)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("table")
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--compare", default=None, help="Selector to compare against at the same frames, e.g. uniform.")
+@click.option("--kind", type=click.Choice(["grid", "main", "ablation", "efficiency", "kvs2k", "pool", "variants"]), default="grid", show_default=True,
+              help="grid: every cell; main: Tables 1-4; ablation: Table 5; efficiency: Table 6; kvs2k: Table 9; pool: candidates N->k; variants: Tables 7-8.")
+@click.option("--compare", default=None, help="Baseline selector for changes (default: none for grid, uniform otherwise).")
+@click.option("--by", default=None, help="Break accuracy down by category, duration or another column (grid and efficiency).")
 @click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "latex"]), default="rich", show_default=True)
-@click.option("--dataset", "datasets", callback=words, help="Only these datasets (comma-separated).")
-@click.option("--backbone", "backbones", callback=words, help="Only these backbones.")
-@click.option("--selector", "selectors", callback=words, help="Only these selectors.")
-@click.option("--frames", callback=ints, help="Only these frame counts.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write the table to this file.")
-def command(results_dir: Path, compare: str | None, fmt: str, datasets, backbones, selectors, frames, out: Path | None) -> None:
-    """Print accuracy per (dataset, backbone) x (selector, frames) from every CSV under the results dir.
+@click.option("--resamples", default=10_000, show_default=True, help="Bootstrap resamples for the 95% paired intervals.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@filter_options
+def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path | None, resamples: int, seed: int, results_dir: Path, **filters) -> None:
+    """Print a paper-style table from every CSV under the results dir.
+
+    Accuracy is a percentage of the rows without an error; error rows (judge failures among
+    them) and unparsed replies are counted in brackets. Every change against the baseline
+    carries a 95% paired bootstrap interval and, for multiple choice, an exact McNemar p.
 
     \b
-    Example:
+    Examples:
       bench table --compare uniform --format md
+      bench table --kind main --frames 8 --format latex --out table1.tex
+      bench table --kind efficiency --dataset nextqa --backbone llava-next-video
+      bench table --by duration --dataset videomme --compare uniform
     """
     from bench import tables
     from bench.results import read_all
 
-    data = read_all(results_dir)
-    for column, wanted in (("dataset", datasets), ("backbone", backbones), ("selector", selectors), ("frames", frames)):
-        if wanted:
-            data = data[data[column].isin(wanted)]
-    if data.empty:
-        raise click.ClickException(f"no result rows under {results_dir} match")
-    show_table(tables.grid(data, compare), fmt, out)
+    if by and kind not in ("grid", "efficiency"):
+        raise click.UsageError("--by works with --kind grid or efficiency")
+    options = tables.Options(compare if kind == "grid" else compare or "uniform", by, resamples, seed)
+    try:
+        table = tables.build(kind, read_all(results_dir), tables.Filters(**filters), options)
+    except tables.TableError as exc:
+        raise click.ClickException(f"{results_dir}: {exc}") from None
+    show_table(table, fmt, out)

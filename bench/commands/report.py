@@ -1,0 +1,45 @@
+"""`bench report`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bench.commands import err, show_table
+
+_DIR = click.Path(path_type=Path, file_okay=False, exists=True)
+
+
+@click.command("report")
+@click.option("--baseline", type=_DIR, required=True, help="Results dir of the reference run (e.g. the committed benchmarks/baseline).")
+@click.option("--current", type=_DIR, required=True, help="Results dir of the run to check.")
+@click.option("--threshold", default=1.0, show_default=True, help="Points of accuracy a cell may drop before it can count as a regression.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("report"), show_default=True, help="Where report.md, report.html and the PNGs go.")
+@click.option("--resamples", default=10_000, show_default=True, help="Bootstrap resamples for the 95% paired intervals.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+def command(baseline: Path, current: Path, threshold: float, out: Path, resamples: int, seed: int) -> None:
+    """Compare a run with a baseline cell by cell; exit 1 on any regression, 0 otherwise.
+
+    A regression is a cell whose accuracy dropped by more than --threshold points with a 95%
+    paired bootstrap interval wholly below zero. Writes report.md and a self-contained
+    report.html (figures embedded) under --out and prints the comparison.
+
+    \b
+    Example:
+      bench report --baseline benchmarks/baseline --current results --out report
+    """
+    from bench import report as reports
+    from bench.cells import TableError
+
+    try:
+        made = reports.make(baseline, current, out, threshold, resamples, seed)
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not made.lines:
+        raise click.ClickException(f"no cell is in both {baseline} and {current}: nothing to compare")
+    show_table(reports.table(made), "md")
+    click.echo(reports.summary(made))
+    err.print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
+    sys.exit(1 if made.regressions else 0)

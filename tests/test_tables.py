@@ -1,0 +1,181 @@
+"""Each table kind on hand-made CSVs; every expected number below is worked out by hand.
+
+Bootstrap intervals of tiny cells are exact quantiles of a small binomial: with d the paired
+differences, the resampled count of each nonzero value is binomial(n, its share), so e.g.
+two +1 out of four give P(count=0) = P(count=4) = 1/16 > 2.5%: the interval is [+0.0, +100.0].
+"""
+
+import csv
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench import tables
+from bench.cells import TableError
+from bench.cli import main
+from bench.results import read_all
+from tests.handmade import cell, write
+
+
+def build(tmp_path, kind, *cells, filters=tables.Filters(), **options):
+    return tables.build(kind, read_all(write(tmp_path, *cells)), filters, tables.Options(**options))
+
+
+def as_lists(table: pd.DataFrame) -> list[list[str]]:
+    return [list(table.columns)] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+
+
+def test_grid_counts_judge_errors_and_unparsed_and_pairs_the_change(tmp_path):
+    # uniform: s0 right, s1 unparsed, s2 s3 wrong -> 25.0, 1 of 4 unparsed.
+    # clip: s0-s2 right, s3 wrong, s4 a judge error (left out) -> 75.0. Paired on s0-s3 the
+    # differences are 0, +1, +1, 0: +50.0, interval [+0.0, +100.0]; McNemar 0 vs 2 discordant:
+    # p = 2 * C(2,0) / 2^2 = 0.5.
+    table = build(tmp_path, "grid", cell("uniform", 4, "1u00"), cell("clip", 4, "1110j"), compare="uniform")
+    assert as_lists(table) == [
+        ["dataset", "backbone", "uniform k=4", "clip k=4"],
+        ["d", "b", "25.0 [25.0% unparsed]", "75.0 (+50.0 [+0.0, +100.0] p=0.500) [1 err (1 judge)]"],
+    ]
+
+
+def test_a_change_over_different_sample_sets_says_so(tmp_path):
+    # uniform answered s0-s3 (50.0), clip only s0-s2 (100.0). Paired on s0-s2: 0, 0, +1 -> +33.3;
+    # Bin(3, 1/3): P(0) = 8/27 and P(3) = 1/27 both > 2.5% -> [+0.0, +100.0]; McNemar 0 vs 1: p = 1.
+    table = build(tmp_path, "grid", cell("uniform", 4, "1100"), cell("clip", 4, "111"), compare="uniform")
+    assert table.loc[0, "clip k=4"] == "100.0 (+33.3 [+0.0, +100.0] p=1.000; paired on 3 of 4/3)"
+
+
+def test_main_puts_baseline_then_selector_per_backbone_and_dataset(tmp_path):
+    # nextqa b1: 50.0 -> 75.0, differences 0 0 +1 0: +25.0; Bin(4, 1/4): P(0) = 81/256 and
+    # P(>=3) = 13/256 > 2.5% but P(4) = 1/256 < 2.5% -> [+0.0, +75.0]; McNemar 0 vs 1: p = 1.
+    # nextqa b2: 50.0 -> 0.0, differences 0 -1: -50.0 [-100.0, +0.0], p = 1.
+    # activitynet-qa b1 (open-ended, no McNemar): 50.0 with scores 4, 1 (2.5) -> 100.0 with 5, 3 (4.0).
+    table = build(
+        tmp_path, "main",
+        cell("uniform", 8, "1100", dataset="nextqa", backbone="b1"), cell("clip", 8, "1110", dataset="nextqa", backbone="b1"),
+        cell("uniform", 8, "10", dataset="nextqa", backbone="b2"), cell("clip", 8, "00", dataset="nextqa", backbone="b2"),
+        cell("uniform", 8, "10", dataset="activitynet-qa", backbone="b1", judge_score=[4, 1], judge_model="j"),
+        cell("clip", 8, "11", dataset="activitynet-qa", backbone="b1", judge_score=[5, 3], judge_model="j"),
+    )
+    assert as_lists(table) == [
+        ["backbone", "frames", "selector", "activitynet-qa", "nextqa"],
+        ["b1", "8", "clip", "50.0/2.5 → 100.0/4.0 (+50.0 [+0.0, +100.0])", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+        ["b2", "8", "clip", "", "50.0 → 0.0 (-50.0 [-100.0, +0.0] p=1.000)"],
+    ]
+
+
+def test_ablation_lists_the_baseline_first_and_needs_one_k(tmp_path):
+    # oracle: differences 0 +1 +1 +1 -> +75.0; Bin(4, 3/4): P(4) = 81/256 -> top +100.0;
+    # P(0) = 1/256 < 2.5% < P(<=1) = 13/256 -> bottom +25.0; McNemar 0 vs 3: p = 2/8 = 0.25.
+    cells = [cell("uniform", 8, "1000"), cell("clip", 8, "1100"), cell("oracle", 8, "1111")]
+    assert as_lists(build(tmp_path / "one", "ablation", *cells)) == [
+        ["selector", "d"],
+        ["uniform", "25.0"],
+        ["clip", "50.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+        ["oracle", "100.0 (+75.0 [+25.0, +100.0] p=0.250)"],
+    ]
+    with pytest.raises(TableError, match="found 4, 8: choose one with --frames"):
+        build(tmp_path / "two", "ablation", *cells, cell("uniform", 4, "1"))
+
+
+def test_efficiency_groups_nextqa_types_and_splits_seconds(tmp_path):
+    # types CW TN DB CH -> causal {s0, s3}, temporal {s1}, descriptive {s2}.
+    # uniform 1010: causal 1/2, temporal 0/1, descriptive 1/1; seconds 0.2 + 0 + 0.5.
+    # clip 1110: causal 1/2, temporal 1/1, descriptive 1/1; +25.0 as in the main test; 0.2 + 0.2 + 0.5.
+    common = dict(dataset="nextqa", category=["CW", "TN", "DB", "CH"], t_decode_s=[0.1, 0.3, 0.2, 0.2], t_answer_s=0.5)
+    table = build(tmp_path, "efficiency", cell("uniform", 4, "1010", t_select_s=0.0, peak_mem_mb=[100, 300, 200, 200], **common),
+                  cell("clip", 4, "1110", t_select_s=0.2, peak_mem_mb=250, **common))
+    assert as_lists(table) == [
+        ["frames", "selector", "acc causal", "acc temporal", "acc descriptive", "accuracy", "vs uniform", "s/question", "decode s", "select s", "answer s", "peak MB"],
+        ["4", "uniform", "50.0", "0.0", "100.0", "50.0", "", "0.70", "0.20", "0.00", "0.50", "300"],
+        ["128→4", "clip", "50.0", "100.0", "100.0", "75.0", "+25.0 [+0.0, +75.0] p=1.000", "0.90", "0.20", "0.20", "0.50", "250"],
+    ]
+
+
+def test_kvs2k_compares_selector_at_k_with_uniform_at_2k(tmp_path):
+    # k=4: clip 1110 (75.0) against uniform@8 1100 (50.0): 0 0 +1 0 -> +25.0 [+0.0, +75.0], yes.
+    # k=8: clip 1101 (75.0) against uniform@16 1111 (100.0): 0 0 -1 0 -> -25.0 [-75.0, +0.0], no.
+    cells = [cell("uniform", 4, "1000"), cell("uniform", 8, "1100"), cell("uniform", 16, "1111"), cell("clip", 4, "1110"), cell("clip", 8, "1101")]
+    table = build(tmp_path, "kvs2k", *cells)
+    assert as_lists(table)[1:] == [
+        ["d", "b", "clip", "4", "25.0", "50.0", "75.0 (+50.0 [+0.0, +100.0] p=0.500)", "+25.0 [+0.0, +75.0] p=1.000", "yes"],
+        ["d", "b", "clip", "8", "50.0", "100.0", "75.0 (+25.0 [+0.0, +75.0] p=1.000)", "-25.0 [-75.0, +0.0] p=1.000", "no"],
+    ]
+    assert list(table.columns[-2:]) == ["vs uniform@2k", "≥ uniform@2k"]
+    # --frames 4 keeps uniform at 8 for the comparison
+    filtered = tables.build("kvs2k", read_all(tmp_path), tables.Filters(frames=(4,)), tables.Options())
+    assert as_lists(filtered)[1:] == as_lists(table)[1:2]
+
+
+def test_pool_orders_pools_by_size_against_uniform_from_its_largest_pool(tmp_path):
+    # uniform at N=32 (0000) is ignored: the baseline at k=4 is uniform at N=128 (1000, 25.0).
+    cells = [cell("uniform", 4, "0000", candidates=32), cell("uniform", 4, "1000"),
+             cell("clip", 4, "1110"), cell("clip", 4, "1100", candidates=16)]
+    assert as_lists(build(tmp_path, "pool", *cells)) == [
+        ["backbone", "selector", "pool", "d"],
+        ["b", "uniform", "4", "25.0"],
+        ["b", "clip", "16→4", "50.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+        ["b", "clip", "128→4", "75.0 (+50.0 [+0.0, +100.0] p=0.500)"],
+    ]
+
+
+def test_variants_label_specs_by_the_parameter_they_differ_in(tmp_path):
+    # tokens=4 sorts before tokens=25 (numbers by value), the default first; clip has one spec: not a variant.
+    cells = [cell("uniform", 8, "1000"), cell("trained:ckpt=x", 8, "1100"), cell("trained:ckpt=x:tokens=25", 8, "1110"),
+             cell("trained:ckpt=x:tokens=4", 8, "1000"), cell("clip", 8, "1111")]
+    assert as_lists(build(tmp_path, "variants", *cells)) == [
+        ["selector", "variant", "d"],
+        ["uniform", "", "25.0"],
+        ["trained", "tokens=default", "50.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+        ["trained", "tokens=4", "25.0 (+0.0 [+0.0, +0.0] p=1.000)"],
+        ["trained", "tokens=25", "75.0 (+50.0 [+0.0, +100.0] p=0.500)"],
+    ]
+
+
+def test_by_duration_orders_groups_by_seconds(tmp_path):
+    # 15: s0 right, s4 wrong; 60: s2 right; 600: s3 s5 right; 3600: s1 wrong; all 4 of 6.
+    rows = cell("uniform", 8, "101101", dataset="longvideobench", duration_group=["15", "3600", "60", "600", "15", "600"])
+    table = build(tmp_path, "grid", rows, by="duration", compare=None)
+    assert as_lists(table) == [
+        ["dataset", "backbone", "selector", "frames", "15", "60", "600", "3600", "all"],
+        ["longvideobench", "b", "uniform", "8", "50.0", "100.0", "100.0", "0.0", "66.7"],
+    ]
+
+
+def test_by_takes_a_column_another_issue_adds_and_rejects_a_missing_one(tmp_path):
+    rows = cell("uniform", 8, "110", dataset="videomme", domain=["sports", "news", "news"])
+    assert as_lists(build(tmp_path / "a", "grid", rows, by="domain"))[1][-3:] == ["50.0", "100.0", "66.7"]
+    with pytest.raises(TableError, match="no column 'colour'"):
+        build(tmp_path / "b", "grid", rows, by="colour")
+
+
+def test_rows_of_two_judge_models_are_never_pooled(tmp_path):
+    cells = [cell("uniform", 8, "10", dataset="activitynet-qa", judge_score=[4, 1], judge_model="gpt-4o-mini"),
+             cell("clip", 8, "11", dataset="activitynet-qa", judge_score=[5, 3], judge_model="gpt-3.5-turbo")]
+    with pytest.raises(TableError, match=r"gpt-4o-mini \(2 rows\), gpt-3.5-turbo \(2 rows\)|gpt-3.5-turbo \(2 rows\), gpt-4o-mini \(2 rows\)"):
+        build(tmp_path, "grid", *cells)
+    kept = tables.build("grid", read_all(tmp_path), tables.Filters(judge_model="gpt-4o-mini"), tables.Options())
+    assert list(kept.columns) == ["dataset", "backbone", "uniform k=8"]
+
+
+def test_filters_match_a_spec_by_its_name_and_old_csvs_still_read(tmp_path):
+    # a CSV written before judge_model and the timing columns existed
+    old_header = ("dataset", "split", "sample_id", "video_id", "selector", "backbone", "frames", "candidates", "correct", "parse_ok", "error")
+    write(tmp_path, cell("uniform", 8, "10", dataset="nextqa:split=val"), cell("uniform", 8, "1", dataset="egoschema"), header=old_header)
+    table = tables.build("grid", read_all(tmp_path), tables.Filters(datasets=("nextqa",)), tables.Options(compare=None))
+    assert as_lists(table) == [["dataset", "backbone", "uniform k=8"], ["nextqa:split=val", "b", "50.0"]]
+
+
+def test_latex_writes_arrows_as_math():
+    text = tables.render(pd.DataFrame({"pool": ["128→4"], "≥ uniform@2k": ["yes"]}), "latex")
+    assert r"128$\rightarrow$4" in text and r"$\geq$ uniform@2k" in text and "→" not in text
+
+
+def test_cli_table_kind_main_as_csv_and_by_only_where_it_applies(tmp_path):
+    write(tmp_path, cell("uniform", 8, "1100"), cell("clip", 8, "1110"))
+    result = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--kind", "main", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert list(csv.reader(result.output.strip().splitlines())) == [
+        ["backbone", "frames", "selector", "d"], ["b", "8", "clip", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"]]
+    result = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--kind", "ablation", "--by", "category"])
+    assert result.exit_code == 2 and "--by works with --kind grid or efficiency" in result.output
