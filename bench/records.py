@@ -27,6 +27,9 @@ class Sample:
     category: str = ""
     duration_group: str = ""
     interval: tuple[float, float] | None = None  # seconds [start, end) where the needle shows
+    subtitles: Path | None = None  # Video-MME's .srt for this video, when the spec asks for subtitles and one exists
+    domain: str = ""  # a further breakdown: Video-MME's domain, LongVideoBench's topic category
+    category_group: str = ""  # NExT-QA's causal, temporal or descriptive (the group of its type code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,9 @@ class Row:
     written_at: str = ""  # ISO time the row was written
     t_preprocess_s: float | None = None  # the processor's share of t_answer_s
     judge_model: str = ""
+    domain: str = ""
+    category_group: str = ""
+    options: str = ""  # the option texts as a JSON list ("[]" when open-ended), so rescore needs no data files
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

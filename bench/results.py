@@ -15,6 +15,7 @@ import re
 import tempfile
 from dataclasses import astuple
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -78,6 +79,24 @@ def _write_atomic(path: Path, header: list[str], records: list[list[str]]) -> No
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def rewrite(path: Path, update: Callable[[dict[str, str]], dict[str, object]]) -> int:
+    """Set on each record of a cell CSV the fields `update(record)` returns, and write the file back atomically.
+
+    Values are formatted as rows are when appended; columns `update` adds go last; every
+    other column, known or not, keeps its place and values. A record cut short by a killed
+    run is dropped, as on resume. Returns how many records changed; the file is rewritten
+    only if one did (or one was cut short).
+    """
+    header, records, damaged = _read_records(path)
+    before = [dict(zip(header, r)) for r in records]
+    after = [{**row, **{k: _format(v) for k, v in update(dict(row)).items()}} for row in before]
+    header = header + [c for c in dict.fromkeys(k for row in after for k in row) if c not in header]
+    changed = sum(any(a[c] != b.get(c, "") for c in a) for a, b in zip(after, before))  # `after` has every key of `before`
+    if changed or damaged:
+        _write_atomic(Path(path), header, [[row.get(c, "") for c in header] for row in after])
+    return changed
 
 
 class CellWriter:

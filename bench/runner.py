@@ -12,6 +12,7 @@ goes on. Only this module knows every stage; nothing imports it but the CLI.
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
 import secrets
@@ -25,6 +26,7 @@ from typing import Callable, ContextManager, Iterator
 import numpy as np
 
 from bench.cache import ArrayStore, default_root, digest
+from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
 from bench.registry import backbones, benchmarks, selectors
 from bench.results import CellWriter, cell_path
@@ -55,6 +57,8 @@ class RunConfig:
     frame_size: int = 336
     seek: str = "exact"
     decoder: str = "pyav"
+    unparsed: str = "wrong"  # what an unparsed multiple-choice reply becomes: "wrong" or "random" (lmms-eval parity)
+    judge_model: str = DEFAULT_MODEL  # the LLM that judges open-ended answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,8 @@ def _load_datasets(cfg: RunConfig, cells_for: Callable[[str], list[_Cell]], writ
     loaded = []
     options = DataOptions(cache_dir=Path(cfg.cache_dir), data_root=cfg.data_root, seed=cfg.seed, limit=cfg.limit)
     for text in cfg.datasets:
-        benchmark = benchmarks.build(text)
+        # only the benchmarks that take these options get them (and then name them in their spec)
+        benchmark = benchmarks.build(text, unparsed=cfg.unparsed, judge_model=cfg.judge_model)
         samples = list(benchmark.load(options))[: cfg.limit]
         index, count = cfg.shard
         samples = samples[index::count]
@@ -327,6 +332,7 @@ def _base_row(cell: _Cell, sample: Sample, cfg: RunConfig, device: str, run_id: 
     return Row(
         dataset=cell.dataset, split=sample.split, sample_id=sample.sample_id, video_id=sample.video_id,
         question=sample.question, category=sample.category, duration_group=sample.duration_group,
+        domain=sample.domain, category_group=sample.category_group, options=json.dumps(list(sample.options)),
         selector=cell.selector, backbone=cell.backbone, frames=cell.frames, candidates=cfg.candidates,
         selected="", prediction="", answer=sample.answer, correct=None, judge_score=None, parse_ok=None,
         error=error, t_decode_s=None, t_select_s=None, t_answer_s=None, peak_mem_mb=None,

@@ -2,6 +2,13 @@
 
 A benchmark loads its samples, writes the prompt (the same wording for every backbone),
 parses a prediction and scores it. It never calls the model under test.
+
+The five published ones load their annotations from the original files found under
+`--data-root` (`bench.datafiles`) or from the Hugging Face dataset lmms-eval uses (`hf=` in the
+spec names another id), and take `--unparsed` (multiple choice, `choice.MultipleChoice`) or
+`--judge-model` (open-ended) as constructor defaults, so those appear in their spec. A
+benchmark whose scoring caches work of its own (the ActivityNet-QA judge) also has
+`use_cache(cache_dir)`: `load` calls it with --cache-dir, `bench rescore` with its own.
 """
 
 from __future__ import annotations

@@ -1,20 +1,43 @@
 """Multiple choice shared by every benchmark that has options: lettering, parsing, scoring.
 
 `parse_choice` reads the option letter out of free text without guessing. It tries, in
-order: a bare letter ("b", "(B)", "B."); a letter that opens the reply ("B) text", "B: ...");
-an explicit phrase ("Answer: B", "The answer is B", "option (C)"); a parenthesised letter
-anywhere; the text of exactly one option; a single stand-alone capital letter. It never
-reads a word's first letter as an answer ("Based on the video..." is not B, "A man..." is
-not A), and returns None when the reply names no option or names several.
+order, and stops at the first step that finds anything:
+1. a bare letter: "b", "(B)", "B.", "**B**";
+2. a letter that opens the reply: "B) text", "B. text", "B: text", "b) text";
+3. an explicit phrase: "Answer: B", "The answer is (B)", "option C", "Best option: D";
+4. a bracketed letter anywhere: "... (C) ...";
+5. the text of exactly one option ("the blue door" for B);
+6. a capital standing alone: "I think it's B".
+A step that finds two different letters ("(A) or (B)") makes the reply unparsed rather than
+picking one. No step reads a word's first letter ("Based on the video..." is not B), nor the
+article "A" or the pronoun "I" before a word ("A man opens...").
+
+lmms-eval's parsers differ per task (MMMU-style for NExT-QA and EgoSchema, "first capital
+A-E" for LongVideoBench, a priority ranking for Video-MME) and fall back to `random.choice`
+when nothing parses. Here one parser serves all, an unparsed reply is wrong with `parse_ok`
+false, and `unparsed="random"` reproduces the random fallback for parity: the letter is drawn
+from a generator seeded by the sample id, so reruns, shards and `bench rescore` agree.
 """
 
 from __future__ import annotations
 
+import random
 import re
 
 from bench.records import Outcome, Sample
 
 LETTERS = "ABCDEFGHIJ"
+UNPARSED = ("wrong", "random")
+
+_STEPS = (
+    r"^\W*([A-Za-z])\W*$",
+    r"^[^\w(\[]*([A-Z])(?=[.):\]]|\s*(?:\n|$))|^[^\w(\[]*([a-z])[.):\]](?=\s|$)",  # "(B) x" is left to step 4
+    r"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?([A-Z])(?![A-Za-z])"
+    r"|(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?([a-z])(?=[.)\]]|\s*$)",
+    r"[(\[]([A-Z])[)\]]",
+)
+_ALONE = re.compile(r"(?<![A-Za-z'])([A-Z])(?![A-Za-z'])")
+_WORD_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\b)[a-z]")  # "A man", "I think"; not "A and C"
 
 
 def format_options(options: tuple[str, ...]) -> str:
@@ -22,54 +45,68 @@ def format_options(options: tuple[str, ...]) -> str:
     return "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
 
 
-def _letter(match: re.Match[str] | None, valid: str) -> str | None:
-    if match is None:
-        return None
-    letter = match.group(1).upper()
-    return letter if letter in valid else None
-
-
 def parse_choice(text: str, options: tuple[str, ...]) -> str | None:
     """The option letter `text` answers with, or None when it names none or several."""
-    valid = LETTERS[: len(options)]
+    valid = set(LETTERS[: len(options)])
     reply = text.strip()
     if not reply or not valid:
         return None
-    steps = (
-        r"^\W*([A-Za-z])\W*$",  # "b", "(B)", "B."
-        r"^\W*\(?([A-Z])(?:[.):\]]|$)",  # "B) text", "B. text", "(B) text", "B: text"
-        r"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*\(?([A-Z])(?![A-Za-z])",  # "Answer: B", "the answer is B"
-        r"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*\(?([a-z])(?:[.)]|$)",  # "answer is b."
-        r"\(([A-Z])\)",  # "... (C) ..."
-    )
-    for pattern in steps:
-        found = _letter(re.search(pattern, reply), valid)
+    for pattern in _STEPS:
+        # every match has exactly one group set: the alternative that matched
+        found = {next(g for g in m.groups() if g).upper() for m in re.finditer(pattern, reply)} & valid
         if found:
-            return found
+            return found.pop() if len(found) == 1 else None
     named = _options_named(reply, options)
-    if len(named) == 1:
-        return LETTERS[named[0]]
     if named:
-        return None
-    # a capital standing alone, but not the article "A" opening a phrase ("A man ...")
-    alone = {m.group(1) for m in re.finditer(r"(?<![A-Za-z'])([A-Z])(?![A-Za-z'])(?!\s+[a-z])", reply)}
-    alone &= set(valid)
+        return LETTERS[named[0]] if len(named) == 1 else None
+    alone = {m.group(1) for m in _ALONE.finditer(reply)
+             if not (m.group(1) in "AI" and _WORD_AFTER.match(reply, m.end()))} & valid
     return alone.pop() if len(alone) == 1 else None
 
 
 def _options_named(reply: str, options: tuple[str, ...]) -> list[int]:
     """Indices of the options whose text the reply contains, dropping any contained in a longer one found."""
     lowered = reply.lower()
-    found = [
-        i for i, option in enumerate(options)
-        if option.strip() and re.search(rf"(?<!\w){re.escape(option.strip().lower().rstrip('.'))}(?!\w)", lowered)
-    ]
-    return [i for i in found if not any(j != i and options[i].strip().lower() in options[j].strip().lower() for j in found)]
+    texts = [option.strip().lower().rstrip(".") for option in options]
+    found = [i for i, t in enumerate(texts) if t and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", lowered)]
+    return [i for i in found if not any(j != i and texts[i] in texts[j] for j in found)]
 
 
-def score_choice(sample: Sample, prediction: str) -> Outcome:
-    """Right iff the parsed letter is the answer; an unparsed reply is wrong with parse_ok False."""
+def unparsed_mode(value: str) -> str:
+    """`value` if it is one of UNPARSED; a benchmark's constructor checks its `unparsed` with this."""
+    if value not in UNPARSED:
+        raise ValueError(f"unparsed must be one of {', '.join(UNPARSED)}, not {value!r}")
+    return value
+
+
+def random_letter(sample: Sample) -> str:
+    """lmms-eval's fallback for an unparsed reply, seeded by the sample id (str seeds hash the same everywhere)."""
+    return LETTERS[random.Random(f"unparsed:{sample.sample_id}").randrange(len(sample.options))]
+
+
+def score_choice(sample: Sample, prediction: str, unparsed: str = "wrong") -> Outcome:
+    """Right iff the parsed letter is the answer; unparsed is wrong (or a seeded random letter), parse_ok False.
+
+    `correct` is None where the answer is hidden (EgoSchema's full set: its server scores it).
+    """
     parsed = parse_choice(prediction, sample.options)
+    ok = parsed is not None
+    if not ok and unparsed == "random":
+        parsed = random_letter(sample)
     if parsed is None:
-        return Outcome(correct=False, parsed="", parse_ok=False)
-    return Outcome(correct=parsed == sample.answer, parsed=parsed)
+        return Outcome(correct=False if sample.answer else None, parsed="", parse_ok=False)
+    return Outcome(correct=parsed == sample.answer if sample.answer else None, parsed=parsed, parse_ok=ok)
+
+
+class MultipleChoice:
+    """`parse` and `score` for a benchmark whose samples have options; `unparsed` is set by its constructor."""
+
+    unparsed = "wrong"
+
+    def parse(self, text: str, sample: Sample) -> str | None:
+        """The option letter in `text`, or None."""
+        return parse_choice(text, sample.options)
+
+    def score(self, sample: Sample, prediction: str) -> Outcome:
+        """The outcome of one raw prediction."""
+        return score_choice(sample, prediction, self.unparsed)

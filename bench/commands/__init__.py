@@ -83,6 +83,7 @@ def setup_logging(verbose: bool) -> None:
 def run_grid(**kwargs):
     """Run a grid from command options; unknown names become usage errors (exit 2)."""
     from bench.cache import default_root
+    from bench.datafiles import DataError
     from bench.registry import RegistryError
     from bench.runner import RunConfig, run
 
@@ -91,6 +92,8 @@ def run_grid(**kwargs):
         summary = run(RunConfig(**kwargs), RichReporter())
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
+    except DataError as exc:  # a malformed annotation file: the message names file, record and field
+        raise click.ClickException(str(exc)) from None
     err.print(
         f"run {summary.run_id}: {summary.written} rows written ({summary.errors} errors), {summary.skipped} already done; "
         f"videos decoded {summary.decoded}, from cache {summary.cached}; samples scored {summary.scored}"

@@ -19,6 +19,8 @@ from bench.commands import grid_options, ints, run_grid, setup_logging, shard, w
 @click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
 @click.option("--weights", type=click.Choice(["pretrained", "random"]), default="pretrained", show_default=True, help="random builds full-size backbones with random weights, for timing without downloads.")
 @click.option("--shard", default="0/1", show_default=True, callback=shard, help="Run only samples I, I+N, ...: I/N, for N parallel jobs.")
+@click.option("--unparsed", type=click.Choice(["wrong", "random"]), default="wrong", show_default=True, help="A multiple-choice reply naming no option counts wrong, or gets a random letter seeded by the sample id (lmms-eval parity); parse_ok is false either way.")
+@click.option("--judge-model", default="gpt-4o-mini", show_default=True, help="LLM judging open-ended answers (ActivityNet-QA) at OPENAI_BASE_URL with OPENAI_API_KEY; rows record it.")
 @grid_options
 def command(verbose: bool, **kwargs) -> None:
     """Run the grid DATASET x SELECTOR x FRAMES x BACKBONE and append one CSV row per question.

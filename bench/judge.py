@@ -1,0 +1,126 @@
+"""The LLM judge for open-ended answers (ActivityNet-QA), in the Video-ChatGPT protocol.
+
+The judge sees the question, the reference answer and the prediction, and replies with a
+Python dict string `{'pred': 'yes'|'no', 'score': 0..5}`: the task Video-ChatGPT's
+`evaluate_activitynet_qa.py` sets (and lmms-eval's `activitynetqa/utils.py` repeats), a
+yes/no meaningful match where synonyms count plus an integer 0-5 score. The messages say
+this in framebench's own words, not Video-ChatGPT's; the task, the fields and the reply
+format are the same, but the wording differs, so compare accuracy / score pairs with
+published ones knowing that judge prompts shift verdicts a little.
+
+Departures, and why:
+- A verdict that cannot be read (no dict, `pred` neither yes nor no, a score outside 0-5) raises
+  `JudgeError`; lmms-eval turns it into ("no", 0), which counts a judge failure as a wrong answer.
+- The call goes through `bench.chat.complete` (429, 5xx and timeouts retried with backoff,
+  temperature 0, 64 tokens as in lmms-eval), so any OpenAI-compatible server can judge.
+- Verdicts are cached on disk keyed by (model, question, answer, prediction), so reruns, other
+  cells with the same reply, and `bench rescore` never pay twice. Failures are not cached.
+
+The score is truncated to an integer as Video-ChatGPT and lmms-eval do (`int(4.8) == 4`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.cache import atomic_write_text, digest
+from bench.chat import ChatError, complete
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gpt-4o-mini"
+MAX_TOKENS = 64
+
+SYSTEM = (
+    "You grade answers to questions about videos. Given a question, its reference answer and a "
+    "predicted answer, decide whether the prediction means the same as the reference: wording may "
+    "differ, and synonyms and paraphrases count as matches."
+)
+USER = (
+    "Question: {question}\nReference answer: {answer}\nPredicted answer: {prediction}\n\n"
+    "Reply with a Python dict and nothing else: 'pred' is 'yes' if the prediction matches the reference "
+    "and 'no' otherwise, and 'score' is an integer from 0 (no match) to 5 (a full match), "
+    "for example {{'pred': 'no', 'score': 1}}."
+)
+
+
+class JudgeError(Exception):
+    """A verdict that could not be had: the call failed after its retries, or the reply does not parse."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judge's decision on one prediction."""
+
+    yes: bool
+    score: int  # 0..5
+
+
+def messages(question: str, answer: str, prediction: str) -> list[dict[str, str]]:
+    """The chat messages that ask for one verdict."""
+    user = USER.format(question=question, answer=answer, prediction=prediction)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_verdict(text: str) -> Verdict:
+    """The verdict in a judge reply such as "{'pred': 'yes', 'score': 4}"; JudgeError when it is not one."""
+    found = re.search(r"\{.*\}", text, re.S)
+    if not found:
+        raise JudgeError(f"verdict does not parse: no {{...}} in {text[:80]!r}")
+    try:
+        value = ast.literal_eval(found.group(0))  # a Python dict string, or JSON (also a Python literal)
+    except (ValueError, SyntaxError):
+        raise JudgeError(f"verdict does not parse: {found.group(0)[:80]!r}") from None
+    if not isinstance(value, dict) or "pred" not in value or "score" not in value:
+        raise JudgeError(f"verdict does not parse: needs keys 'pred' and 'score', got {found.group(0)[:80]!r}")
+    pred, score = str(value["pred"]).strip(" .!'\"").lower(), value["score"]
+    if pred not in ("yes", "no"):
+        raise JudgeError(f"verdict does not parse: 'pred' is {value['pred']!r}, not yes or no")
+    if isinstance(score, str):
+        score = score.strip()
+        score = float(score) if re.fullmatch(r"\d+(\.\d+)?", score) else None
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 5:
+        raise JudgeError(f"verdict does not parse: 'score' is {value['score']!r}, not a number from 0 to 5")
+    return Verdict(yes=pred == "yes", score=int(score))
+
+
+class Judge:
+    """Verdicts from one judge model, cached on disk under `cache_dir`."""
+
+    def __init__(self, model: str, cache_dir: Path, timeout: float = 60.0, retries: int = 3, backoff: float = 1.0) -> None:
+        self.model = model
+        self.cache_dir = Path(cache_dir)
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+
+    def _path(self, question: str, answer: str, prediction: str) -> Path:
+        key = digest("judge", self.model, question, answer, prediction)
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def verdict(self, question: str, answer: str, prediction: str) -> Verdict:
+        """The cached verdict, else one asked of the model and cached; JudgeError when none can be had."""
+        path = self._path(question, answer, prediction)
+        try:
+            cached = json.loads(path.read_text())
+            return Verdict(yes=bool(cached["yes"]), score=int(cached["score"]))
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            pass  # absent or unreadable: ask again and overwrite
+        try:
+            reply = complete(self.model, messages(question, answer, prediction), max_tokens=MAX_TOKENS,
+                             timeout=self.timeout, retries=self.retries, backoff=self.backoff)
+        except ChatError as exc:
+            raise JudgeError(str(exc)) from None
+        except Exception as exc:  # no client at all (OPENAI_API_KEY unset): error rows keep their predictions for rescore
+            raise JudgeError(f"{self.model}: {type(exc).__name__}: {exc}") from None
+        verdict = parse_verdict(reply)
+        record = {"model": self.model, "question": question, "answer": answer, "prediction": prediction,
+                  "yes": verdict.yes, "score": verdict.score, "reply": reply}
+        try:
+            atomic_write_text(path, json.dumps(record))
+        except OSError as exc:  # a cache that cannot be written costs a repeat call later, not this verdict
+            log.warning("judge cache %s not written: %s", path, exc)
+        return verdict

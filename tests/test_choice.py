@@ -1,0 +1,105 @@
+"""The shared option-letter extractor and multiple-choice scoring: the traps, no guessing, the random fallback."""
+
+from collections import Counter
+
+import pytest
+
+from bench.benchmarks.choice import MultipleChoice, format_options, parse_choice, random_letter, score_choice, unparsed_mode
+from bench.records import Sample
+from bench.registry import benchmarks
+
+OPTIONS = ("a red cup", "the blue door", "a green ball", "nothing", "the man")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    # the letter, however it is dressed
+    ("B", "B"), ("b", "B"), ("(B)", "B"), ("B.", "B"), ("**B**", "B"), ("[B]", "B"), ("  (b)\n", "B"),
+    ("B) the blue door", "B"), ("B. the blue door", "B"), ("B: the blue door", "B"), ("B.The blue door", "B"),
+    ("b) the blue door", "B"), ("c) something else", "C"), ("B\n\nThe blue door is opened.", "B"),
+    ("B, because the door is blue", "B"),
+    # an explicit phrase
+    ("Answer: B", "B"), ("Answer: b", "B"), ("Answer: (b)", "B"), ("ANSWER: B", "B"), ("Answer:\nB", "B"),
+    ("The answer is B", "B"), ("The answer is B.", "B"), ("The best answer is: (C)", "C"), ("Best option: D", "D"),
+    ("Option D", "D"), ("option (D)", "D"), ("The correct option is E", "E"), ("The answer is B, not C", "B"),
+    ("The answer is (B) the blue door", "B"), ("Based on the video, the answer is C.", "C"),
+    # the option's text instead of its letter
+    ("the blue door", "B"), ("The answer is: the blue door", "B"), ("Nothing.", "D"),
+    ("Based on the video, the person picks up a red cup.", "A"), ("e.g. a red cup", "A"),
+    # a capital standing alone
+    ("I think it's B", "B"), ("The question asks which answer is correct. B", "B"),
+    # words are not letters: "Based" is not B, the article "A" and the pronoun "I" are not options
+    ("Based on the video I cannot tell.", None), ("A man opens it", None), ("I did not see any shape.", None),
+    ("Answer: I don't know", None), ("Everything happens quickly", None),
+    # several options named: no guess
+    ("(A) or (B)", None), ("A and C", None), ("B and C", None), ("Both A and B are plausible", None),
+    ("Option A is wrong, option B is right", None), ("Options: A, B, C", None), ("The man opens the blue door.", None),
+    # nothing, or a letter past the options
+    ("", None), ("   ", None), ("F", None), ("The answer is F.", None),
+])
+def test_parse_choice_reads_the_letter_and_never_guesses(reply, expected):
+    assert parse_choice(reply, OPTIONS) == expected
+
+
+@pytest.mark.parametrize("reply, options, expected", [
+    ("D", ("x", "y", "z"), None),  # three options: D is not one
+    ("C", ("x", "y", "z"), "C"),
+    ("Berries", ("Apples.", "Candles.", "Berries.", "The three kinds are of the same number."), "C"),  # trailing dot ignored
+    ("the man in red", ("the man", "the man in red", "a dog"), "B"),  # the longer option contains the shorter
+    ("3", ("1", "2", "3", "4", "5"), "C"),
+    ("2 men and 3 dogs", ("1", "2", "3", "4", "5"), None),
+])
+def test_parse_choice_respects_the_options(reply, options, expected):
+    assert parse_choice(reply, options) == expected
+
+
+def _sample(answer="B", sample_id="q1", options=OPTIONS) -> Sample:
+    return Sample("t", "val", sample_id, "v", (), "q?", options, answer)
+
+
+@pytest.mark.parametrize("reply, correct, parsed, parse_ok", [
+    ("B", True, "B", True),
+    ("(C)", False, "C", True),
+    ("I did not see any shape.", False, "", False),  # unparsed counts wrong, and says so
+])
+def test_score_choice_counts_unparsed_as_wrong_with_parse_ok_false(reply, correct, parsed, parse_ok):
+    outcome = score_choice(_sample(), reply)
+    assert (outcome.correct, outcome.parsed, outcome.parse_ok, outcome.error) == (correct, parsed, parse_ok, "")
+
+
+def test_a_hidden_answer_leaves_correct_undecided():
+    assert score_choice(_sample(answer=""), "B").correct is None
+    assert score_choice(_sample(answer=""), "no idea").correct is None
+
+
+def test_random_fallback_is_seeded_by_the_sample_and_spread_over_the_options():
+    samples = [_sample(sample_id=f"q{i}") for i in range(500)]
+    letters = [score_choice(s, "no idea", "random").parsed for s in samples]
+    assert letters == [score_choice(s, "still no idea", "random").parsed for s in samples]  # same id, same letter
+    counts = Counter(letters)
+    assert set(counts) == set("ABCDE") and all(60 <= n <= 140 for n in counts.values())  # 100 each expected
+    outcome = score_choice(samples[0], "no idea", "random")
+    assert outcome.parse_ok is False and outcome.correct == (outcome.parsed == "B") and outcome.parsed == random_letter(samples[0])
+    assert score_choice(samples[0], "(D)", "random").parsed == "D"  # a parsed reply is never replaced
+
+
+def test_multiple_choice_benchmarks_share_the_parser_and_check_their_mode():
+    class Quiz(MultipleChoice):
+        unparsed = "random"
+
+    assert Quiz().parse("The answer is (E)", _sample()) == "E"
+    outcome = Quiz().score(_sample(), "no idea here?")
+    assert outcome.parse_ok is False and outcome.parsed in "ABCDE" and outcome.parsed
+    with pytest.raises(ValueError, match="wrong, random"):
+        unparsed_mode("guess")
+
+
+def test_options_are_lettered_one_per_line():
+    assert format_options(("x", "y", "z")) == "A. x\nB. y\nC. z"
+
+
+def test_needle_scores_the_probe_replies_with_the_same_parser():
+    needle = benchmarks.build("needle")
+    sample = _sample(answer="C", options=("red", "green", "blue", "yellow", "pink"))
+    assert needle.score(sample, "C. blue").correct is True
+    assert needle.score(sample, "B. green").correct is False
+    assert needle.score(sample, "I did not see any shape.").parse_ok is False
