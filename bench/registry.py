@@ -157,10 +157,16 @@ class Registry:
         )
         return str(Spec(spec.name, kept))
 
-    def build(self, text: str | Spec, **defaults: Any) -> Any:
-        """An instance for `text`; `defaults` fill parameters the spec leaves out, if the class takes them."""
+    def build(self, text: str | Spec, context: dict[str, Any] | None = None, **defaults: Any) -> Any:
+        """An instance for `text`; `defaults` fill parameters the spec leaves out, if the class takes them.
+
+        `context` is passed the same way but never enters the canonical spec: where a run keeps
+        its files (`cache_dir`) changes no result, while `weights=random` does.
+        """
         spec = text if isinstance(text, Spec) else Spec.parse(text)
         cls, kwargs = self._arguments(spec, defaults)
+        accepted = inspect.signature(cls).parameters
+        kwargs.update({k: v for k, v in (context or {}).items() if k in accepted and k not in dict(spec.params)})
         instance = cls(**kwargs)
         instance.spec = self.canonical(spec, **defaults)
         return instance
