@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import secrets
 import time
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Callable
 
-import numpy as np
-
-from bench.cache import ArrayStore, default_root, digest
+from bench.cache import ArrayStore, default_root
 from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
-from bench.registry import backbones, benchmarks, selectors
+from bench.registry import backbones, benchmarks
 from bench.results import CellWriter, cell_path
+from bench.scoring import Reporter, cached, score_all
 from bench.selectors import plan
 from bench.selectors.pick import PICKS
+from bench.timing import peak_mb, reset_peak, resolve_device, timed
 from bench.video import FrameCache, VideoError
 
 log = logging.getLogger(__name__)
@@ -75,13 +73,6 @@ class RunSummary:
     error_examples: tuple[str, ...] = ()
 
 
-class Reporter:
-    """Progress callbacks; the default reports nothing. The CLI draws rich bars."""
-
-    def phase(self, description: str, total: int) -> ContextManager[Callable[[], None]]:
-        return nullcontext(lambda: None)
-
-
 @dataclass(frozen=True, slots=True)
 class _Cell:
     dataset: str
@@ -99,53 +90,6 @@ class _Dataset:
     benchmark: object
     samples: list[Sample]
     pending: dict[str, list[_Cell]]  # sample_id -> cells still to answer
-
-
-def resolve_device(device: str) -> str:
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, not {device!r}")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return "cpu"
-
-
-@contextmanager
-def _timed(device: str) -> Iterator[list[float]]:
-    """Wall seconds of the block, CUDA-synchronised on both ends on a GPU."""
-    sync = _cuda_sync if device == "cuda" else (lambda: None)
-    sync()
-    box: list[float] = []
-    start = time.perf_counter()
-    yield box
-    sync()
-    box.append(time.perf_counter() - start)
-
-
-def _cuda_sync() -> None:
-    import torch
-
-    torch.cuda.synchronize()
-
-
-def _reset_peak(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-
-
-def _peak_mb(device: str) -> float:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def _load_datasets(cfg: RunConfig, cells_for: Callable[[str], list[_Cell]], writers: dict[Path, CellWriter]) -> list[_Dataset]:
@@ -212,30 +156,10 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     scores = ArrayStore(Path(cfg.cache_dir) / "scores")
     score_errors: dict[tuple[str, str, str], str] = {}
     for scorer in dict.fromkeys(p.scorer for p in plans):
-        need = [(d, s) for d, s in todo if (d.spec, s.sample_id) not in failed and any(c.scorer == scorer for c in d.pending[s.sample_id])]
-        selector = selectors.build(scorer)
-        loaded = False
-        with reporter.phase(f"score {scorer}", len(need)) as advance:
-            for d, sample in need:
-                cands = candidates(sample)
-                key = _score_key(scorer, cands, sample)
-                if scores.load(key) is None:
-                    if not loaded:
-                        selector.load(device)
-                        loaded = True
-                    try:
-                        with _timed(device) as took:
-                            values = np.asarray(selector.score(cands, sample), dtype=np.float32)
-                        if values.shape != (len(cands.times),) or not np.isfinite(values).all():
-                            raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
-                        scores.save(key, {"scores": values}, {"score_s": took[0]})
-                        stats.scored += 1
-                    except Exception as exc:  # one sample's failure becomes its error rows
-                        score_errors[d.spec, sample.sample_id, scorer] = f"select: {type(exc).__name__}: {exc}"
-                        log.warning("%s on %s %s failed", scorer, d.spec, sample.sample_id, exc_info=True)
-                advance()
-        if loaded:
-            selector.release()
+        need = [s for d, s in todo if (d.spec, s.sample_id) not in failed and any(c.scorer == scorer for c in d.pending[s.sample_id])]
+        errors, fresh = score_all(scorer, need, candidates, scores, device, reporter, Path(cfg.cache_dir))
+        score_errors.update({(*key, scorer): error for key, error in errors.items()})
+        stats.scored += fresh
 
     # 3. answer, one backbone model at a time
     for backbone_spec in backbone_specs:
@@ -287,20 +211,16 @@ class _Counts:
                 self.examples.append(f"{row.dataset} {row.sample_id}: {row.error}")
 
 
-def _score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
-    return digest("scores", scorer, candidates.key, sample.question, sample.options)
-
-
 def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone, scores: ArrayStore, cfg: RunConfig, device: str, run_id: str) -> Row:
-    arrays, info = scores.load(_score_key(cell.scorer, cands, sample))
+    scored = cached(scores, cell.scorer, cands, sample)
     start = time.perf_counter()
-    chosen = PICKS[cell.pick](arrays["scores"], cell.frames)
-    t_select = info["score_s"] + time.perf_counter() - start
+    chosen = PICKS[cell.pick](scored.values, cell.frames)
+    t_select = scored.seconds + time.perf_counter() - start
     times = cands.times[chosen]
     prompt = benchmark.prompt(sample, times)
-    _reset_peak(device)
+    reset_peak(device)
     try:
-        with _timed(device) as took:
+        with timed(device) as took:
             reply = backbone.answer(cands.frames[chosen], prompt, benchmark.max_new_tokens)
     except Exception as exc:  # one failed answer is one error row; the run goes on
         log.warning("%s failed on %s %s", cell.backbone, cell.dataset, sample.sample_id, exc_info=True)
@@ -319,7 +239,7 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
         t_decode_s=cands.decode_s,
         t_select_s=t_select,
         t_answer_s=took[0],
-        peak_mem_mb=_peak_mb(device),
+        peak_mem_mb=peak_mb(device),
         n_visual_tokens=reply.n_visual_tokens,
         t_preprocess_s=reply.t_preprocess_s,
         judge_model=outcome.judge_model,
