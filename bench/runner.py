@@ -24,11 +24,11 @@ from typing import Callable
 from bench.cache import ArrayStore, default_root
 from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
-from bench.registry import backbones, benchmarks
+from bench.registry import backbones, benchmarks, selectors
 from bench.results import CellWriter, cell_path
 from bench.scoring import Reporter, cached, score_all
 from bench.selectors import plan
-from bench.selectors.pick import PICKS
+from bench.selectors.choose import choose
 from bench.timing import peak_mb, reset_peak, resolve_device, timed
 from bench.video import FrameCache, VideoError
 
@@ -155,9 +155,11 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     # 2. score, one selector model at a time
     scores = ArrayStore(Path(cfg.cache_dir) / "scores")
     score_errors: dict[tuple[str, str, str], str] = {}
+    built = {}  # scorer -> its selector: a rule of its own (aks, mdp3) runs at pick time
     for scorer in dict.fromkeys(p.scorer for p in plans):
+        built[scorer] = selectors.build(scorer, context={"cache_dir": Path(cfg.cache_dir)})
         need = [s for d, s in todo if (d.spec, s.sample_id) not in failed and any(c.scorer == scorer for c in d.pending[s.sample_id])]
-        errors, fresh = score_all(scorer, need, candidates, scores, device, reporter, Path(cfg.cache_dir))
+        errors, fresh = score_all(built[scorer], scorer, need, candidates, scores, device, reporter)
         score_errors.update({(*key, scorer): error for key, error in errors.items()})
         stats.scored += fresh
 
@@ -181,7 +183,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
                         if not loaded:
                             backbone.load(device)
                             loaded = True
-                        row = _answer(cell, sample, cands, d.benchmark, backbone, scores, cfg, device, run_id)
+                        row = _answer(cell, sample, cands, d.benchmark, backbone, built[cell.scorer], scores, cfg, device, run_id)
                     writers[cell.path].append(row)
                     stats.count(row)
                     advance()
@@ -211,10 +213,13 @@ class _Counts:
                 self.examples.append(f"{row.dataset} {row.sample_id}: {row.error}")
 
 
-def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone, scores: ArrayStore, cfg: RunConfig, device: str, run_id: str) -> Row:
+def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone, selector, scores: ArrayStore, cfg: RunConfig, device: str, run_id: str) -> Row:
     scored = cached(scores, cell.scorer, cands, sample)
     start = time.perf_counter()
-    chosen = PICKS[cell.pick](scored.values, cell.frames)
+    try:
+        chosen = choose(selector, cell.pick, scored.values, cell.frames, cands)
+    except Exception as exc:  # a rule of the selector's own that fails is this row's error
+        return _base_row(cell, sample, cfg, device, run_id, f"select: {type(exc).__name__}: {exc}")
     t_select = scored.seconds + time.perf_counter() - start
     times = cands.times[chosen]
     prompt = benchmark.prompt(sample, times)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
 import numpy as np
 
 from bench.cache import ArrayStore, digest
 from bench.records import Candidates, Sample
-from bench.registry import selectors
 from bench.timing import timed
 
 log = logging.getLogger(__name__)
@@ -49,20 +47,21 @@ def cached(store: ArrayStore, scorer: str, candidates: Candidates, sample: Sampl
 
 
 def score_all(
+    selector,
     scorer: str,
     samples: Iterable[Sample],
     candidates: Callable[[Sample], Candidates],
     store: ArrayStore,
     device: str,
     reporter: Reporter,
-    cache_dir: Path | None = None,
 ) -> tuple[dict[tuple[str, str], str], int]:
-    """Score every sample not cached yet; returns ({(dataset, sample_id): error}, how many were scored now).
+    """Score every sample not cached yet with `selector` (built from `scorer`, loaded here only if needed).
+
+    Returns ({(dataset, sample_id): error}, how many were scored now).
 
     A failure on one sample is recorded as `select: <type>: <message>` and the rest go on.
     """
     samples = list(samples)
-    selector = selectors.build(scorer, context={"cache_dir": cache_dir} if cache_dir else None)
     errors: dict[tuple[str, str], str] = {}
     loaded, fresh = False, 0
     with reporter.phase(f"score {scorer}", len(samples)) as advance:

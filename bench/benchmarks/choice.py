@@ -45,6 +45,11 @@ def format_options(options: tuple[str, ...]) -> str:
     return "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
 
 
+def with_options(question: str, options: tuple[str, ...]) -> str:
+    """The question followed by its lettered options, one a line (the question alone when open-ended)."""
+    return f"{question}\n{format_options(options)}" if options else question
+
+
 def parse_choice(text: str, options: tuple[str, ...]) -> str | None:
     """The option letter `text` answers with, or None when it names none or several."""
     valid = set(LETTERS[: len(options)])

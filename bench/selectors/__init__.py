@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.records import Candidates, Sample
 from bench.registry import RegistryError, Spec, selectors
+from bench.selectors.choose import owns
 from bench.selectors.pick import PICKS
 
 
@@ -27,6 +28,10 @@ class Selector(Protocol):
 
     def release(self) -> None:
         """Free what `load` took, before the next model loads."""
+
+    # Optional, for a rule that needs more than scores and k (aks, mdp3): `pick` is then the
+    # selector's own name, and the runner calls select(scores, k, candidates) -> k indices,
+    # ascending, after release(). See bench.selectors.choose.
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +50,10 @@ def plan(text: str) -> SelectorPlan:
     """
     spec = Spec.parse(text)
     scorer = selectors.canonical(spec.without("pick"))
-    default = selectors.get(spec.name).pick
+    cls = selectors.get(spec.name)
+    default = cls.pick
     pick = spec.get("pick") or default
-    if pick not in PICKS:
+    if pick not in PICKS and not owns(cls, pick):
         raise RegistryError(f"{text!r}: pick must be one of {', '.join(PICKS)}, not {pick!r}")
     shown = Spec.parse(scorer)
     if pick != default:

@@ -1,0 +1,49 @@
+"""spatial: the seed paper's spatial pseudo label, an M-LLM judging each candidate alone.
+
+Follows the seed paper (Hu et al., CVPR 2025): a multimodal LLM sees one frame and the
+question and is asked whether the frame helps answer it; the score is p(True) / (p(True) +
+p(False)) of its next token. The backbone named by `scorer=` does the asking, batched over
+frames, through its `frame_relevance` duty (bench/backbones/__init__.py), so any registered
+backbone that judges frames can serve (default `qwen2-vl`, the paper's; `probe` for
+needle). Departures: the paper's chain-of-thought prompt is unpublished, so the wording is
+the backbone's; the question is given with its lettered options, as SeViLA's localizer does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.benchmarks.choice import with_options
+from bench.records import Candidates, Sample
+from bench.registry import Spec, backbones, selectors
+
+
+def frame_judge(spec: str, duty: str, weights: str, size: str):
+    """An unloaded backbone for `spec` that has the FrameJudge `duty` ("frame_relevance" or "caption").
+
+    A spec cannot nest another's parameters (both use ":"), so `weights` and `size` are passed
+    on to the backbones that take them (size=tiny builds a small random one).
+    """
+    name = Spec.parse(spec).name
+    if not hasattr(backbones.get(name), duty):
+        raise TypeError(f"backbone {name!r} cannot {duty.replace('_', ' ')}; it needs the FrameJudge duties")
+    return backbones.build(spec, weights=weights, size=size)
+
+
+@selectors.register("spatial")
+class Spatial:
+    """Seed paper's spatial label: an M-LLM's p(True) that each frame alone helps answer (scorer=qwen2-vl)."""
+
+    pick = "nms"
+
+    def __init__(self, scorer: str = "qwen2-vl", weights: str = "pretrained", size: str = "full") -> None:
+        self.judge = frame_judge(scorer, "frame_relevance", weights, size)
+
+    def load(self, device: str) -> None:
+        self.judge.load(device)
+
+    def release(self) -> None:
+        self.judge.release()
+
+    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
+        return np.asarray(self.judge.frame_relevance(candidates.frames, with_options(sample.question, sample.options)), dtype=np.float32)
