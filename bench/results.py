@@ -160,7 +160,7 @@ def read_all(results_dir: Path) -> pd.DataFrame:
     for column in ("frames", "candidates", "n_visual_tokens", "frame_size"):
         if column in data:
             data[column] = pd.to_numeric(data[column], errors="coerce").astype("Int64")
-    for column in ("judge_score", "t_decode_s", "t_select_s", "t_answer_s", "peak_mem_mb"):
+    for column in ("judge_score", "t_decode_s", "t_select_s", "t_answer_s", "peak_mem_mb", "t_preprocess_s"):
         if column in data:
             data[column] = pd.to_numeric(data[column], errors="coerce")
     data["error"] = data["error"].fillna("")
