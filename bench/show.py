@@ -81,7 +81,7 @@ def show(
     benchmark, sample = _find(dataset, sample_id, DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed))
     cands = FrameCache(cache_dir).candidates(sample.videos, candidates, frame_size, seek, decoder)
     spec = Spec.parse(selector)
-    strategy = selectors.build(spec.without("pick"), cache_dir=cache_dir)
+    strategy = selectors.build(spec.without("pick"), context={"cache_dir": cache_dir})
     strategy.load(device)
     try:
         scores = np.asarray(strategy.score(cands, sample), dtype=np.float32)

@@ -1,7 +1,6 @@
 """The `bench` command line: listing, help, usage errors, exit codes and tables."""
 
 import csv
-import os
 
 import pytest
 from click.testing import CliRunner

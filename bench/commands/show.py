@@ -20,7 +20,7 @@ from bench.commands import setup_logging
 @click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies.")
 @click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frame and embedding cache [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
 @click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
 def command(verbose: bool, sample_id: str, **kwargs) -> None:
@@ -36,8 +36,10 @@ def command(verbose: bool, sample_id: str, **kwargs) -> None:
     """
     from bench.registry import RegistryError
     from bench.show import UnknownSample, show
+    from bench.timing import resolve_device
 
     setup_logging(verbose)
+    kwargs["device"] = resolve_device(kwargs["device"])
     if kwargs["frames"] > kwargs["candidates"]:
         raise click.UsageError(f"--frames {kwargs['frames']} is more than --candidates {kwargs['candidates']}")
     try:

@@ -1,0 +1,58 @@
+"""`bench labels`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bench.commands import RichReporter, err, setup_logging, words
+
+
+@click.command("labels")
+@click.option("--dataset", "datasets", callback=words, help="Comma-separated benchmarks to label, e.g. needle:split=train.")
+@click.option("--manifest", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None, help="JSONL of {video, question, options?, id?}: label your own training videos.")
+@click.option("--spatial", default=None, help="Selector spec giving the spatial signal, e.g. spatial or spatial:scorer=probe.")
+@click.option("--temporal", default=None, help="Selector spec giving the temporal signal, e.g. temporal:captioner=probe.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Labels file: .jsonl or .parquet.")
+@click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video.")
+@click.option("--limit", type=int, default=None, help="At most this many samples per dataset.")
+@click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--frame-size", default=336, show_default=True)
+@click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True)
+@click.option("-v", "--verbose", is_flag=True)
+def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, verbose) -> None:
+    """Write pseudo labels (spatial, temporal and their mean per candidate) for training the selector.
+
+    Resumable: samples already in --out are skipped. Exits 1 if any sample could not be labelled.
+
+    \b
+    Example:
+      bench labels --dataset needle:split=train --spatial spatial:scorer=probe --temporal temporal:captioner=probe --out labels.jsonl
+    """
+    from bench.cache import default_root
+    from bench.labels import make_labels, manifest_samples
+    from bench.records import DataOptions
+    from bench.registry import RegistryError, benchmarks
+    from bench.timing import resolve_device
+
+    setup_logging(verbose)
+    if not datasets and not manifest:
+        raise click.UsageError("give --dataset, --manifest or both")
+    cache_dir = cache_dir or default_root()
+    options = DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed, limit=limit)
+    try:
+        samples = [s for d in datasets for s in benchmarks.build(d).load(options)[:limit]]
+        if manifest:
+            samples += manifest_samples(manifest)[:limit]
+        summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter())
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    err.print(f"labels: {summary.written} written, {summary.skipped} already in {out}, {len(summary.errors)} failed")
+    for line in summary.errors[:5]:
+        err.print(f"  [red]error[/red] {line}")
+    sys.exit(1 if summary.errors else 0)

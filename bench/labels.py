@@ -1,0 +1,178 @@
+"""Pseudo labels for training the selector: per sample, the N spatial scores, the N temporal
+scores and their mean, the soft target of the seed paper.
+
+The signals are the `spatial` and `temporal` selectors themselves (any selector spec works),
+scored through `bench.scoring`, so labels share the score cache with `bench run`. Samples come
+from a registered benchmark or from a manifest: JSONL lines of
+`{"video": path, "question": text, "options": [...], "id": optional}`.
+
+Output is JSONL (one record per line, flushed as written) or Parquet (written from a
+`.partial.jsonl` beside it when the pass completes). Either resumes: samples already labelled
+are skipped, and a line cut short by a killed run is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.cache import ArrayStore, atomic_write_text
+from bench.records import Sample
+from bench.registry import selectors
+from bench.scoring import Reporter, cached, score_all
+from bench.video import FrameCache, VideoError
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """One labelled sample: where its candidates come from, its question, and the soft labels."""
+
+    dataset: str
+    sample_id: str
+    videos: tuple[str, ...]
+    question: str
+    options: tuple[str, ...]
+    candidates: int
+    frame_size: int
+    seek: str
+    spatial: tuple[float, ...] | None  # None when labelled without the spatial signal
+    temporal: tuple[float, ...] | None
+    label: tuple[float, ...]  # mean of the signals given, in [0, 1]
+
+    def sample(self) -> Sample:
+        return Sample(self.dataset, "", self.sample_id, self.sample_id, tuple(Path(v) for v in self.videos), self.question, self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSummary:
+    written: int
+    skipped: int  # already in the output
+    errors: tuple[str, ...]  # "<dataset> <sample>: <reason>" for samples left unlabelled
+
+
+def manifest_samples(path: Path) -> list[Sample]:
+    """Samples from a training manifest; a bad line raises naming the file, the line and the field."""
+    samples = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        for field, kind in (("video", str), ("question", str)):
+            if not isinstance(record.get(field), kind):
+                raise ValueError(f"{path}:{number}: field {field!r} must be a string")
+        options = record.get("options", [])
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ValueError(f"{path}:{number}: field 'options' must be a list of strings")
+        video = Path(record["video"])
+        video = video if video.is_absolute() else Path(path).parent / video
+        sample_id = str(record.get("id", number))
+        samples.append(Sample("manifest", "train", sample_id, video.stem, (video,), record["question"], tuple(options)))
+    return samples
+
+
+def _jsonl(path: Path) -> Path:
+    return path if path.suffix == ".jsonl" else path.with_suffix(".partial.jsonl")
+
+
+def read_labels(path: Path) -> list[LabelRecord]:
+    """Every complete record in a labels file (JSONL or Parquet, plus a Parquet's partial JSONL)."""
+    path = Path(path)
+    records = []
+    if path.suffix == ".parquet" and path.exists():
+        import pandas as pd
+
+        for row in pd.read_parquet(path).to_dict("records"):
+            records.append(_record({k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in row.items()}))
+    lines = _jsonl(path)
+    if lines.exists():
+        for line in lines.read_text().splitlines():
+            try:
+                records.append(_record(json.loads(line)))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed run; the next pass relabels that sample
+    return records
+
+
+def _record(raw: dict) -> LabelRecord:
+    tuples = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items()}
+    return LabelRecord(**tuples)
+
+
+def make_labels(
+    samples: list[Sample], spatial: str | None, temporal: str | None, out: Path, cache_dir: Path,
+    n: int, size: int, seek: str, device: str, reporter: Reporter | None = None,
+) -> LabelSummary:
+    """Label every sample not yet in `out` with the given signals (at least one)."""
+    signals = [s for s in (spatial, temporal) if s]
+    if not signals:
+        raise ValueError("give --spatial, --temporal or both")
+    reporter = reporter or Reporter()
+    out = Path(out)
+    done = {(r.dataset, r.sample_id) for r in read_labels(out)}
+    _drop_partial_line(_jsonl(out))
+    todo = [s for s in samples if (s.dataset, s.sample_id) not in done]
+    errors: dict[tuple[str, str], str] = {}
+    frames = FrameCache(cache_dir)
+
+    def candidates(sample: Sample):
+        return frames.candidates(sample.videos, n, size, seek)
+
+    with reporter.phase("decode candidates", len(todo)) as advance:
+        for sample in todo:
+            try:
+                candidates(sample)
+            except VideoError as exc:
+                errors[sample.dataset, sample.sample_id] = f"video: {exc}"
+            advance()
+    usable = [s for s in todo if (s.dataset, s.sample_id) not in errors]
+    store = ArrayStore(Path(cache_dir) / "scores")
+    for signal in signals:
+        selector = selectors.build(signal, context={"cache_dir": Path(cache_dir)})
+        failed, _ = score_all(selector, signal, usable, candidates, store, device, reporter)
+        errors.update(failed)
+    written = 0
+    with _jsonl(out).open("a") as f:
+        for sample in usable:
+            if (sample.dataset, sample.sample_id) in errors:
+                continue
+            cands = candidates(sample)
+            scores = {s: cached(store, s, cands, sample).values for s in signals}
+            record = LabelRecord(
+                sample.dataset, sample.sample_id, tuple(map(str, sample.videos)), sample.question, sample.options, n, size, seek,
+                tuple(map(float, scores[spatial])) if spatial else None,
+                tuple(map(float, scores[temporal])) if temporal else None,
+                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))),
+            )
+            f.write(json.dumps(asdict(record)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            written += 1
+    if out.suffix == ".parquet" and not errors:
+        _to_parquet(out)
+    return LabelSummary(written, len(samples) - len(todo), tuple(f"{d} {i}: {e}" for (d, i), e in errors.items()))
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line left without its newline by a killed run, so appends start clean."""
+    if path.exists():
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            atomic_write_text(path, text[: text.rfind("\n") + 1])
+
+
+def _to_parquet(out: Path) -> None:
+    import pandas as pd
+
+    records = [asdict(r) for r in read_labels(out)]
+    frame = pd.DataFrame(records)
+    tmp = out.with_suffix(".tmp.parquet")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    _jsonl(out).unlink()
