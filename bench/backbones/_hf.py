@@ -208,5 +208,5 @@ class HFBackbone:
     def single_frames(self, frames: np.ndarray, text: str) -> Iterator[Any]:
         """Model inputs for each batch of `judge_batch` frames, every frame an image alone with `text`."""
         for start in range(0, len(frames), self.judge_batch):
-            chunk = frames[start : start + self.judge_batch]
+            chunk = np.array(frames[start : start + self.judge_batch])  # a writable copy: candidates come memory-mapped
             yield self.inputs([frame[None] for frame in chunk], [text] * len(chunk), video=False)
