@@ -20,14 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Candidates
 from bench.registry import selectors
 from bench.selectors import pick as picks
-from bench.selectors._embed import DEFAULT_MODEL, Embedder
+from bench.selectors._embed import DEFAULT_MODEL
+from bench.selectors.clip import Clip
 
 
 @selectors.register("aks")
-class Aks:
+class Aks(Clip):
     """AKS: CLIP similarity, then judge-and-split bins with the paper's per-depth budget (threshold=0.8, depth=5)."""
 
     pick = "aks"
@@ -37,17 +38,8 @@ class Aks:
     ) -> None:
         if depth < 0:
             raise ValueError(f"depth must be at least 0, not {depth}")
-        self.embedder = Embedder(model, size, text, cache_dir)
+        super().__init__(model, size, text, cache_dir)
         self.threshold, self.depth = threshold, depth
-
-    def load(self, device: str) -> None:
-        self.embedder.load(device)
-
-    def release(self) -> None:
-        self.embedder.release()
-
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        return self.embedder.cosine(candidates, sample).astype(np.float32)
 
     def select(self, scores: np.ndarray, k: int, candidates: Candidates) -> np.ndarray:
         """AKS's judge-and-split over the scores with this selector's threshold and depth."""

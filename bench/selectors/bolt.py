@@ -17,12 +17,13 @@ import numpy as np
 
 from bench.records import Candidates, Sample
 from bench.registry import selectors
-from bench.selectors._embed import DEFAULT_MODEL, Embedder
+from bench.selectors._embed import DEFAULT_MODEL
+from bench.selectors.clip import Clip
 from bench.selectors.pick import minmax
 
 
 @selectors.register("bolt")
-class Bolt:
+class Bolt(Clip):
     """BOLT: CLIP similarity to the power alpha, picked by inverse-transform sampling (alpha=3)."""
 
     pick = "inverse_transform"
@@ -30,15 +31,9 @@ class Bolt:
     def __init__(self, model: str = DEFAULT_MODEL, size: str = "full", text: str = "question", alpha: float = 3.0, cache_dir: Path | None = None) -> None:
         if alpha <= 0:
             raise ValueError(f"alpha must be positive, not {alpha}")
-        self.embedder = Embedder(model, size, text, cache_dir)
+        super().__init__(model, size, text, cache_dir)
         self.alpha = alpha
-
-    def load(self, device: str) -> None:
-        self.embedder.load(device)
-
-    def release(self) -> None:
-        self.embedder.release()
 
     def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
         # BOLT's sampling mass; inverse_transform min-max normalises again, which leaves it as is
-        return (minmax(self.embedder.cosine(candidates, sample)) ** self.alpha).astype(np.float32)
+        return (minmax(super().score(candidates, sample)) ** self.alpha).astype(np.float32)

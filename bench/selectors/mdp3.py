@@ -24,7 +24,8 @@ import numpy as np
 
 from bench.records import Candidates, Sample
 from bench.registry import selectors
-from bench.selectors._embed import DEFAULT_MODEL, Embedder, normalise
+from bench.selectors._embed import DEFAULT_MODEL, normalise
+from bench.selectors.clip import Clip
 
 BANDWIDTHS = (1 / 8, 1 / 4, 1 / 2, 1.0, 2.0)
 FLOOR = 1e-12  # smallest Schur complement or relevance taken to a log: a duplicate frame costs log(1e-12)
@@ -84,7 +85,7 @@ def mdp3(relevance: np.ndarray, features: np.ndarray, k: int, segment: int = 32,
 
 
 @selectors.register("mdp3")
-class Mdp3:
+class Mdp3(Clip):
     """MDP3: query-conditioned DPP over CLIP embeddings with segment dynamic programming (segment=32, lam=0.2)."""
 
     pick = "mdp3"
@@ -94,14 +95,8 @@ class Mdp3:
     ) -> None:
         if segment < 1 or lam <= 0:
             raise ValueError(f"mdp3 needs segment >= 1 and lam > 0, not segment={segment}, lam={lam}")
-        self.embedder = Embedder(model, size, text, cache_dir)
+        super().__init__(model, size, text, cache_dir)
         self.segment, self.lam = segment, lam
-
-    def load(self, device: str) -> None:
-        self.embedder.load(device)
-
-    def release(self) -> None:
-        self.embedder.release()
 
     def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
         images = normalise(self.embedder.images(candidates).astype(np.float64))

@@ -19,12 +19,13 @@ import numpy as np
 from bench.cache import digest
 from bench.records import Candidates, Sample
 from bench.registry import selectors
-from bench.selectors._embed import DEFAULT_MODEL, Embedder
+from bench.selectors._embed import DEFAULT_MODEL
+from bench.selectors.clip import Clip
 from bench.selectors.pick import gumbel_keys
 
 
 @selectors.register("qframe")
-class QFrame:
+class QFrame(Clip):
     """Q-Frame: Gumbel top-k over softmax(CLIP logits / temperature), seeded (temperature=0.8)."""
 
     pick = "topk"
@@ -32,14 +33,8 @@ class QFrame:
     def __init__(
         self, model: str = DEFAULT_MODEL, size: str = "full", text: str = "question", temperature: float = 0.8, seed: int = 0, cache_dir: Path | None = None
     ) -> None:
-        self.embedder = Embedder(model, size, text, cache_dir)
+        super().__init__(model, size, text, cache_dir)
         self.temperature, self.seed = temperature, seed
-
-    def load(self, device: str) -> None:
-        self.embedder.load(device)
-
-    def release(self) -> None:
-        self.embedder.release()
 
     def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
         logits = self.embedder.images(candidates).astype(np.float64) @ self.embedder.question(sample).astype(np.float64)
