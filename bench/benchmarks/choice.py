@@ -24,9 +24,12 @@ from __future__ import annotations
 import random
 import re
 
+import numpy as np
+
 from bench.records import Outcome, Sample
 
 LETTERS = "ABCDEFGHIJ"
+INSTRUCTION = "Answer with the option's letter from the given choices directly."
 UNPARSED = ("wrong", "random")
 
 _STEPS = (
@@ -104,9 +107,14 @@ def score_choice(sample: Sample, prediction: str, unparsed: str = "wrong") -> Ou
 
 
 class MultipleChoice:
-    """`parse` and `score` for a benchmark whose samples have options; `unparsed` is set by its constructor."""
+    """`prompt`, `parse` and `score` for a benchmark whose samples have options; `unparsed` is set by its constructor."""
 
     unparsed = "wrong"
+    instruction = INSTRUCTION  # the line after the options; a benchmark's own protocol may change it
+
+    def prompt(self, sample: Sample, times: np.ndarray) -> str:
+        """The question, its lettered options, then the instruction."""
+        return f"{with_options(sample.question, sample.options)}\n{self.instruction}"
 
     def parse(self, text: str, sample: Sample) -> str | None:
         """The option letter in `text`, or None."""

@@ -25,9 +25,7 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
-from bench.benchmarks.choice import LETTERS, MultipleChoice, format_options, unparsed_mode
+from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
 from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_json, records, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
@@ -35,7 +33,6 @@ from bench.registry import benchmarks
 log = logging.getLogger(__name__)
 
 HUB, HUB_CONFIGS = "lmms-eval/egoschema", {"subset": "Subset", "full": "MC"}
-INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
 
 @benchmarks.register("egoschema")
@@ -107,8 +104,6 @@ class EgoSchema(MultipleChoice):
             answer=answer,
         )
 
-    def prompt(self, sample: Sample, times: np.ndarray) -> str:
-        return f"{sample.question}\n{format_options(sample.options)}\n{INSTRUCTION}"
 
 
 def submission(sample_ids: Iterable[str], parsed: Iterable[str]) -> dict[str, int]:

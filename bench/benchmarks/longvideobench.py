@@ -20,15 +20,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from bench.benchmarks.choice import LETTERS, MultipleChoice, format_options, unparsed_mode
+from bench.benchmarks.choice import INSTRUCTION, LETTERS, MultipleChoice, unparsed_mode
 from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_json, records, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
 HUB, HUB_SPLIT, ANNOTATIONS = "longvideobench/LongVideoBench", "validation", "lvb_val.json"
-INSTRUCTION = "Answer with the option's letter from the given choices directly.\n"
 PADDING = "N/A"  # what the hub's flat option columns hold past a question's last option
 
 
@@ -36,6 +33,7 @@ PADDING = "N/A"  # what the hub's flat option columns hold past a question's las
 class LongVideoBench(MultipleChoice):
     """LongVideoBench validation: referring questions over long videos, by duration group and category."""
 
+    instruction = INSTRUCTION + "\n"  # lmms-eval's post_prompt ends with a newline
     max_new_tokens = 32
 
     def __init__(self, hf: str = "", unparsed: str = "wrong") -> None:
@@ -73,5 +71,3 @@ class LongVideoBench(MultipleChoice):
             domain=record.text("topic_category"),
         )
 
-    def prompt(self, sample: Sample, times: np.ndarray) -> str:
-        return f"{sample.question}\n{format_options(sample.options)}\n{INSTRUCTION}"

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import atomic_write_text
-from bench.benchmarks.choice import format_options, parse_choice, score_choice
-from bench.records import DataOptions, Outcome, Sample
+from bench.benchmarks.choice import MultipleChoice
+from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -40,7 +40,6 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "pink": (240, 100, 180),
 }
 QUESTION = "What colour is the shape that appears in the video?"
-INSTRUCTION = "Answer with the option's letter from the given choices directly."
 FPS = 8
 WIDTH, HEIGHT = 160, 120
 VISIBLE_SHARE = 0.03
@@ -105,7 +104,7 @@ def write_video(path: Path, rng: np.random.Generator) -> dict:
 
 
 @benchmarks.register("needle")
-class Needle:
+class Needle(MultipleChoice):
     """Synthetic: which colour is the shape shown during 3% of the video (offline, for tests and the demo)."""
 
     max_new_tokens = 16
@@ -142,11 +141,3 @@ class Needle:
             interval=(truth["interval"][0], truth["interval"][1]),
         )
 
-    def prompt(self, sample: Sample, times: np.ndarray) -> str:
-        return f"{sample.question}\n{format_options(sample.options)}\n{INSTRUCTION}"
-
-    def parse(self, text: str, sample: Sample) -> str | None:
-        return parse_choice(text, sample.options)
-
-    def score(self, sample: Sample, prediction: str) -> Outcome:
-        return score_choice(sample, prediction)

@@ -23,15 +23,12 @@ descriptive (D*), the paper's Acc@C / Acc@T / Acc@D. Metric: accuracy over the o
 
 from __future__ import annotations
 
-import numpy as np
-
-from bench.benchmarks.choice import LETTERS, MultipleChoice, format_options, unparsed_mode
+from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
 from bench.datafiles import DataError, DataFiles, Fields, read_csv, read_hub, records, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
 HUB, HUB_CONFIG, HUB_SPLITS = "lmms-eval/NExTQA", "MC", ("test",)
-INSTRUCTION = "Answer with the option's letter from the given choices directly."
 GROUPS = {"CW": "causal", "CH": "causal", "TN": "temporal", "TC": "temporal", "TP": "temporal",
           "DB": "descriptive", "DC": "descriptive", "DL": "descriptive", "DO": "descriptive"}
 
@@ -80,5 +77,3 @@ class NextQA(MultipleChoice):
             category_group=GROUPS[kind],
         )
 
-    def prompt(self, sample: Sample, times: np.ndarray) -> str:
-        return f"{sample.question}\n{format_options(sample.options)}\n{INSTRUCTION}"
