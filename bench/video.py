@@ -265,11 +265,17 @@ class FrameCache:
 
     def __init__(self, root: Path) -> None:
         self.store = ArrayStore(Path(root) / "frames")
+        self._file_keys: dict[tuple[Path, int, int], str] = {}
 
     def candidates(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", decoder: str = "pyav") -> Candidates:
         """The candidates of the first of `videos` that exists; decodes only on a cache miss."""
         path = resolve(videos)
-        key = digest(file_key(path), n, size, seek)
+        # every stage asks for the same video again; hash its bytes once while the file is unchanged
+        stat = path.stat()
+        seen = (path, stat.st_size, stat.st_mtime_ns)
+        if seen not in self._file_keys:
+            self._file_keys[seen] = file_key(path)
+        key = digest(self._file_keys[seen], n, size, seek)
         hit = self.store.load(key)
         if hit is not None:
             arrays, info = hit
