@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import ArrayStore, atomic_write_text
+from bench.cache import atomic_write_text
 from bench.records import Sample
 from bench.registry import selectors
-from bench.scoring import Reporter, cached, score_all
+from bench.scoring import Reporter, cached, score_all, score_store
 from bench.video import FrameCache, VideoError
 
 
@@ -132,7 +132,7 @@ def make_labels(
                 errors[sample.dataset, sample.sample_id] = f"video: {exc}"
             advance()
     usable = [s for s in todo if (s.dataset, s.sample_id) not in errors]
-    store = ArrayStore(Path(cache_dir) / "scores")
+    store = score_store(cache_dir)
     for signal in signals:
         selector = selectors.build(signal, context={"cache_dir": Path(cache_dir)})
         failed, _ = score_all(selector, signal, usable, candidates, store, device, reporter)

@@ -26,7 +26,7 @@ from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
 from bench.registry import backbones, benchmarks, selectors
 from bench.results import CellWriter, cell_path
-from bench.scoring import Reporter, cached, score_all
+from bench.scoring import Reporter, cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.timing import peak_mb, reset_peak, resolve_device, timed
@@ -153,7 +153,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
             advance()
 
     # 2. score, one selector model at a time
-    scores = ArrayStore(Path(cfg.cache_dir) / "scores")
+    scores = score_store(cfg.cache_dir)
     score_errors: dict[tuple[str, str, str], str] = {}
     built = {}  # scorer -> its selector: a rule of its own (aks, mdp3) runs at pick time
     for scorer in dict.fromkeys(p.scorer for p in plans):

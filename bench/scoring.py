@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
 import numpy as np
@@ -35,6 +36,11 @@ class Scores:
 
     values: np.ndarray  # float32 (N,)
     seconds: float  # how long scoring took when it ran (CUDA-synchronised on a GPU)
+
+
+def score_store(cache_dir: Path) -> ArrayStore:
+    """Where scores are cached under a cache dir; `bench run` and `bench labels` share it."""
+    return ArrayStore(Path(cache_dir) / "scores")
 
 
 def score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
