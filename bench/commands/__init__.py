@@ -58,22 +58,31 @@ class RichReporter:
             yield lambda: progress.advance(task)
 
 
-def grid_options(command: Callable) -> Callable:
-    """Options shared by `run` and `demo`, spelled the same in both."""
-    options = [
-        click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video."),
-        click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies."),
-        click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Where the per-cell CSVs go."),
-        click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frame, score and generated-data cache [env FRAMEBENCH_CACHE; default ~/.cache/framebench]."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
-        click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled)."),
-        click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off."),
-        click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames."),
-        click.option("-v", "--verbose", is_flag=True, help="Log each stage."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# Options several commands take, defined once so they are spelled and explained the same everywhere.
+CANDIDATES = click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video.")
+SEED = click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies.")
+LIMIT = click.option("--limit", type=int, default=None, help="At most this many samples per dataset.")
+DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
+RESULTS_DIR = click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Where the per-cell CSVs go.")
+CACHE_DIR = click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frames, scores, embeddings, captions, verdicts, generated data [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
+DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+FRAME_SIZE = click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
+SEEK = click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off.")
+DECODER = click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames.")
+VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
+
+
+def options(*decorators: Callable) -> Callable:
+    """Apply option decorators so that they appear in `--help` in the order given."""
+    def apply(command: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+grid_options = options(CANDIDATES, SEED, RESULTS_DIR, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, VERBOSE)  # run and demo
 
 
 def setup_logging(verbose: bool) -> None:

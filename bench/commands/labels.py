@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import RichReporter, err, setup_logging, words
+from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, RichReporter, err, options, setup_logging, words
 
 
 @click.command("labels")
@@ -16,15 +16,7 @@ from bench.commands import RichReporter, err, setup_logging, words
 @click.option("--spatial", default=None, help="Selector spec giving the spatial signal, e.g. spatial or spatial:scorer=probe.")
 @click.option("--temporal", default=None, help="Selector spec giving the temporal signal, e.g. temporal:captioner=probe.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Labels file: .jsonl or .parquet.")
-@click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video.")
-@click.option("--limit", type=int, default=None, help="At most this many samples per dataset.")
-@click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--frame-size", default=336, show_default=True)
-@click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True)
-@click.option("-v", "--verbose", is_flag=True)
+@options(CANDIDATES, LIMIT, DATA_ROOT, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, VERBOSE)
 def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, verbose) -> None:
     """Write pseudo labels (spatial, temporal and their mean per candidate) for training the selector.
 

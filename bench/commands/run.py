@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from bench.commands import grid_options, ints, run_grid, setup_logging, shard, words
+from bench.commands import DATA_ROOT, LIMIT, grid_options, ints, run_grid, setup_logging, shard, words
 
 
 @click.command("run")
@@ -15,8 +14,8 @@ from bench.commands import grid_options, ints, run_grid, setup_logging, shard, w
 @click.option("--selector", "selectors", default="uniform", show_default=True, callback=words, help="Comma-separated selectors, e.g. uniform,clip:pick=topk.")
 @click.option("--backbone", "backbones", required=True, callback=words, help="Comma-separated backbones, e.g. probe,qwen2-vl.")
 @click.option("--frames", default="8", show_default=True, callback=ints, help="Comma-separated k: frames each selector keeps.")
-@click.option("--limit", type=int, default=None, help="Answer at most this many samples per dataset.")
-@click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
+@LIMIT
+@DATA_ROOT
 @click.option("--weights", type=click.Choice(["pretrained", "random"]), default="pretrained", show_default=True, help="random builds full-size backbones with random weights, for timing without downloads.")
 @click.option("--shard", default="0/1", show_default=True, callback=shard, help="Run only samples I, I+N, ...: I/N, for N parallel jobs.")
 @click.option("--unparsed", type=click.Choice(["wrong", "random"]), default="wrong", show_default=True, help="A multiple-choice reply naming no option counts wrong, or gets a random letter seeded by the sample id (lmms-eval parity); parse_ok is false either way.")

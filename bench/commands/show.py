@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import setup_logging
+from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, SEED, VERBOSE, options, setup_logging
 
 
 @click.command("show")
@@ -16,13 +16,7 @@ from bench.commands import setup_logging
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(min=1), help="k: frames the selector keeps.")
 @click.option("--backbone", default=None, help="Also answer with this backbone and put its answer in the title.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="PNG to write [default: SAMPLE-SELECTOR-kK.png here].")
-@click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video.")
-@click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies.")
-@click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frame and embedding cache [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
-@click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
+@options(CANDIDATES, SEED, DATA_ROOT, CACHE_DIR, DEVICE, FRAME_SIZE, VERBOSE)
 def command(verbose: bool, sample_id: str, **kwargs) -> None:
     """Draw one sample's candidates, a selector's scores and its k picks as a PNG.
 
