@@ -3,7 +3,8 @@
 `by` is `category` (Video-MME task type, LongVideoBench question category, ActivityNet-QA
 question type, NExT-QA type codes grouped as the papers report them), `duration` (Video-MME
 short/medium/long, LongVideoBench 15/60/600/3600 seconds) or the name of any other column a
-benchmark adds (e.g. `domain`).
+benchmark adds (`domain`, `sub_category`: Video-MME's 30 sub-categories). Rows without a
+value (other benchmarks, CSVs written before the column existed) fall in no group.
 """
 
 from __future__ import annotations

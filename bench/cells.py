@@ -1,13 +1,18 @@
 """Per-cell numbers that tables, plots and the report share: accuracy, counts, timings, paired changes.
 
-A cell is one (dataset, backbone, selector, frames, candidates). Accuracy is the share of
-correct rows among rows without an error; error rows (judge failures among them) are
-counted, never scored; unparsed replies count as wrong and are counted too. Rows judged by
-different judge models are never pooled.
+A cell is one (dataset, backbone, selector, frames) under one protocol: the candidate pool N,
+seek mode, frame size and decoder, which all change what a backbone sees, so rows of two
+protocols are never pooled. Rows from CSVs older than a protocol column have it empty, and
+empty is a value of its own. Accuracy is the share of correct rows among rows without an
+error; error rows (judge failures among them) are counted, never scored; unparsed replies
+count as wrong and are counted too. Rows judged by different judge models are never pooled.
+A (cell, sample) found in several rows counts once: the row without an error, else the one
+written last; how many were dropped is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -16,10 +21,16 @@ import pandas as pd
 
 from bench.stats import Change, paired_change
 
-CELL = ["dataset", "backbone", "selector", "frames", "candidates"]
+PROTOCOL = ["candidates", "seek", "frame_size", "decoder"]  # how the candidates were made
+CELL = ["dataset", "backbone", "selector", "frames", *PROTOCOL]
+_PROTOCOL_DEFAULT = {"candidates": 128, "seek": "exact", "frame_size": 336, "decoder": "pyav"}
+_PROTOCOL_NAME = {"candidates": "N", "seek": "seek", "frame_size": "size", "decoder": "decoder"}
 OPEN_ENDED = ("activitynet-qa",)  # dataset names whose answers a judge grades with a score
 _DEFAULTS = {"category": "", "duration_group": "", "judge_model": "", "judge_score": np.nan, "parse_ok": pd.NA,
-             "t_decode_s": np.nan, "t_select_s": np.nan, "t_answer_s": np.nan, "peak_mem_mb": np.nan, "candidates": 0}
+             "t_decode_s": np.nan, "t_select_s": np.nan, "t_answer_s": np.nan, "peak_mem_mb": np.nan, "candidates": 0,
+             "seek": "", "frame_size": 0, "decoder": "", "written_at": ""}  # 0: not recorded
+
+log = logging.getLogger(__name__)
 
 
 class TableError(ValueError):
@@ -59,15 +70,53 @@ def prepare(data: pd.DataFrame) -> pd.DataFrame:
     for column, default in _DEFAULTS.items():
         if column not in data:
             data[column] = default
-    for column in ("category", "duration_group", "judge_model", "error"):
+    for column in ("dataset", "backbone", "selector", "sample_id", "category", "duration_group", "judge_model", "error", "seek", "decoder", "written_at"):
         data[column] = data[column].fillna("").astype(str)
-    for column in ("frames", "candidates"):
+    for column in ("frames", "candidates", "frame_size"):
         data[column] = pd.to_numeric(data[column], errors="coerce").fillna(0).astype(int)
-    data["name"] = data["dataset"].astype(str).str.partition(":")[0]
-    # a row copied into two files of one results dir must not count twice
-    data = data.drop_duplicates(subset=[*CELL, "sample_id"], keep="last")
+    nameless = (data[["dataset", "backbone", "selector"]] == "").any(axis=1) | (data["frames"] < 1)
+    if nameless.any():
+        log.warning("left out %d rows that name no cell (dataset, backbone, selector or frames missing), e.g. in %s",
+                    nameless.sum(), data.loc[nameless, "source"].iloc[0] if "source" in data else "the rows given")
+        data = data[~nameless]
+    data["name"] = data["dataset"].str.partition(":")[0]
+    data = _one_row_per_sample(data)
     check_judges(data)
     return data.reset_index(drop=True)
+
+
+def _one_row_per_sample(data: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per (cell, sample): the one without an error, else the one written last (then the last read)."""
+    key = [*CELL, "sample_id"]
+    twice = data.duplicated(subset=key, keep=False)
+    if not twice.any():
+        return data
+    order = pd.Series(np.arange(len(data)), index=data.index)
+    ranked = data.assign(_ok=data["error"] == "", _order=order).sort_values(["_ok", "written_at", "_order"], kind="stable")
+    kept = ranked.drop_duplicates(subset=key, keep="last").sort_values("_order").drop(columns=["_ok", "_order"])
+    pairs = len(data[twice].drop_duplicates(subset=key))
+    files = ", ".join(sorted(set(data.loc[twice, "source"]))) if "source" in data else "the rows given"
+    log.warning("%d (cell, sample) pairs have more than one row (in %s): kept for each the row without an error, "
+                "else the one written last; %d rows left out", pairs, files, len(data) - len(kept))
+    return kept
+
+
+def varying(data: pd.DataFrame) -> frozenset[str]:
+    """The protocol columns that take more than one value in these rows."""
+    return frozenset(column for column in PROTOCOL if data[column].nunique() > 1)
+
+
+def protocol_text(cell: dict[str, object], shown: frozenset[str] = frozenset()) -> str:
+    """' N=32 seek=keyframe': the protocol parts of `cell` that differ from the defaults, and those in `shown` ('?' when not recorded)."""
+    parts = []
+    for column in PROTOCOL:
+        if column not in cell:
+            continue
+        value = cell[column]
+        unknown = value in ("", 0)
+        if column in shown or not (unknown or value == _PROTOCOL_DEFAULT[column]):
+            parts.append(f" {_PROTOCOL_NAME[column]}={'?' if unknown else value}")
+    return "".join(parts)
 
 
 def check_judges(data: pd.DataFrame) -> None:

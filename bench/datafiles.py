@@ -6,16 +6,23 @@ for where lmms-eval unpacks them (`$HF_HOME/<its cache_dir>`), so one download s
 
 Every reader raises `DataError` with the file, the record and the field, so a malformed
 annotation file stops the run before any model loads, with a message that says what to fix.
+Files are read as UTF-8 (the error names the offset and line of a byte that is not), an
+empty file or one without records is an error rather than a run over no samples, CSVs are
+read strictly (see `read_csv`), and loaders reject two records with the same id (`distinct`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
+
+T = TypeVar("T")
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".MP4")  # the order lmms-eval tries them in, and .MP4 last
 
@@ -74,31 +81,130 @@ def video_root(data_root: Path | None, cache_name: str) -> Path:
     return Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser() / cache_name
 
 
-def read_json(path: Path, expect: type) -> Any:
-    """A JSON file's value, a list or a dict as `expect` says; DataError with the line and column where it is not JSON."""
+def read_text(path: Path) -> str:
+    """A file's text, decoded as UTF-8 (a leading byte-order mark dropped).
+
+    DataError naming the byte offset and line of the first byte that is not UTF-8, or saying
+    that the file is empty: a run over no samples would otherwise end in exit 0.
+    """
+    data = Path(path).read_bytes()
+    skipped = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = data[skipped:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skipped + exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise DataError(f"{path}: not UTF-8 text: byte 0x{data[offset]:02x} at offset {offset} (line {line}); "
+                        f"save the file as UTF-8") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty ({len(data)} bytes)")
+    return text
+
+
+def read_json(path: Path, expect: type) -> Any:
+    """A JSON file's value, a non-empty list or dict as `expect` says.
+
+    DataError with the line and column where it is not JSON, or naming a key given twice in
+    one object (Python's json would keep the last silently).
+    """
+    try:
+        value = json.loads(read_text(path), object_pairs_hook=_pairs(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     if not isinstance(value, expect):
         raise DataError(f"{path}: expected a JSON {'list of records' if expect is list else 'object'}, got {type(value).__name__}")
+    if not value:
+        raise DataError(f"{path}: holds no records ({json.dumps(value)})")
     return value
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header, as dicts."""
-    with Path(path).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+def _pairs(path: Path):
+    """An `object_pairs_hook` that builds each JSON object and rejects a key given twice in it."""
+    def to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise DataError(f"{path}: key {key!r} appears twice in one object")
+            found[key] = value
+        return found
+    return to_dict
+
+
+def read_csv(path: Path) -> list["Fields"]:
+    """The records of a CSV file with a header, each named "line L (record i)" in errors.
+
+    Read strictly, because a stray quote (") silently joins records otherwise: the quoted
+    field runs on over the next lines, or to the end of the file. The annotation CSVs read
+    here never hold a line break inside a field, so a record must lie on one line and have
+    as many fields as the header; anything else is a DataError naming the line and the field.
+    Blank lines are skipped.
+    """
+    text = read_text(path)
+    lines = io.StringIO(text, newline="").readlines()  # split as the reader splits them
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] = []
+    found = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _stray_quote(path, start, header, _stray_quote_field(lines[start - 1]), str(exc)) from None
+        if not values:
+            continue
+        spanning = next((i for i, value in enumerate(values) if "\n" in value or "\r" in value), None)
+        if spanning is not None:
+            raise _stray_quote(path, start, header, spanning, f"it runs on to line {reader.line_num}")
+        if not header:
+            header = values
+            continue
+        if len(values) != len(header):
+            extra = f"no field {header[len(values)]!r}" if len(values) < len(header) else f"a field past {header[-1]!r}"
+            raise DataError(f"{path}: line {start}: {len(values)} fields where the header has {len(header)} ({extra})")
+        found.append(Fields(dict(zip(header, values)), str(path), f"line {start} (record {len(found)})"))
+    if not found:
+        raise DataError(f"{path}: a header and no records")
+    return found
+
+
+def _stray_quote(path: Path, line: int, header: list[str], index: int | None, detail: str) -> DataError:
+    """The error for a stray quote in field `index` of the record that starts on `line`."""
+    name = f"field {header[index]!r}" if header and index is not None and index < len(header) else "a field"
+    return DataError(f"{path}: line {line}: {name} has a stray quote (\") ({detail}); "
+                     f"quote the whole field and double each quote inside it (\"\")")
+
+
+def _stray_quote_field(line: str) -> int | None:
+    """Index of the field on a CSV line whose quote is still open at the line's end, or closes mid-field."""
+    field, quoted, closed, at_start = 0, False, False, True
+    for char in line.rstrip("\r\n"):
+        if quoted:
+            if char == '"':
+                quoted, closed = False, True
+            continue
+        if char == '"' and (at_start or closed):  # an opening quote, or the second of a doubled ""
+            quoted = True
+        elif closed and char != ",":
+            return field
+        elif char == ",":
+            field += 1
+        at_start, closed = char == ",", False
+    return field if quoted else None
 
 
 def read_parquet(path: Path) -> list[dict[str, Any]]:
-    """The rows of a parquet file as dicts of plain Python values (lists, not numpy arrays)."""
+    """The rows of a parquet file as dicts of plain Python values (lists, not numpy arrays); at least one."""
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pylist()
+        rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a file that is not parquet
         raise DataError(f"{path}: not a readable parquet file: {exc}") from None
+    if not rows:
+        raise DataError(f"{path}: holds no records (0 rows)")
+    return rows
 
 
 def read_hub(dataset: str, hf: str, repo: str, config: str | None, split: str, missing: str) -> tuple[list[dict[str, Any]], str]:
@@ -110,25 +216,51 @@ def read_hub(dataset: str, hf: str, repo: str, config: str | None, split: str, m
 
     repo = hf or repo
     try:
-        return list(datasets.load_dataset(repo, config, split=split)), repo
+        rows = list(datasets.load_dataset(repo, config, split=split))
     except Exception as exc:  # offline, gated, renamed: all mean the same thing to the user
         why = "hf= was given" if hf else missing
         raise DataError(f"{dataset}: {why}, and the Hugging Face dataset {repo} (config {config}, split {split}) "
                         f"could not be loaded: {type(exc).__name__}: {exc}") from None
+    if not rows:
+        raise DataError(f"{dataset}: the Hugging Face dataset {repo} (config {config}, split {split}) holds no records")
+    return rows, repo
 
 
 def records(rows: list[Any], source: str) -> list["Fields"]:
     """Each row of an annotation source as `Fields`, named "<source>: record <i>" in errors."""
-    return [Fields(row, f"{source}: record {i}") for i, row in enumerate(rows)]
+    return [Fields(row, source, f"record {i}") for i, row in enumerate(rows)]
+
+
+def distinct(found: list["Fields"], key: Callable[["Fields"], str], what: str) -> list["Fields"]:
+    """`found` itself; DataError naming both records where two have the same `key` (`what` says which field)."""
+    first: dict[str, Fields] = {}
+    for record in found:
+        value = key(record)
+        if value in first:
+            raise DataError(f"{record.source}: {first[value].place} and {record.place} have the same {what} {value!r}")
+        first[value] = record
+    return found
+
+
+def take(items: list[T], limit: int | None) -> list[T]:
+    """The first `limit` items; all of them when `limit` is None. Loaders apply `--limit` here, once."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of samples or None, not {limit}")
+    return items if limit is None else items[:limit]
 
 
 class Fields:
-    """Typed access to one annotation record; a missing or mistyped field raises DataError naming it."""
+    """Typed access to one annotation record; a missing or mistyped field raises DataError naming it.
 
-    def __init__(self, record: Any, where: str) -> None:
+    `source` is the file (or hub id), `place` the record in it ("record 3", "line 5 (record 3)");
+    `where` joins them and opens every message.
+    """
+
+    def __init__(self, record: Any, source: str, place: str) -> None:
+        self.source, self.place, self.where = source, place, f"{source}: {place}"
         if not isinstance(record, dict):
-            raise DataError(f"{where}: expected an object with named fields, got {type(record).__name__}")
-        self.record, self.where = record, where
+            raise DataError(f"{self.where}: expected an object with named fields, got {type(record).__name__}")
+        self.record = record
 
     def has(self, key: str) -> bool:
         """Whether the record has the field (for formats that differ between the file and the hub)."""

@@ -11,8 +11,12 @@ published ones knowing that judge prompts shift verdicts a little.
 Departures, and why:
 - A verdict that cannot be read (no dict, `pred` neither yes nor no, a score outside 0-5) raises
   `JudgeError`; lmms-eval turns it into ("no", 0), which counts a judge failure as a wrong answer.
-- The call goes through `bench.chat.complete` (429, 5xx and timeouts retried with backoff,
-  temperature 0, 64 tokens as in lmms-eval), so any OpenAI-compatible server can judge.
+- The call goes through `bench.chat.complete` (429, 5xx, timeouts and dropped connections
+  retried with backoff, temperature 0, 64 tokens as in lmms-eval), so any OpenAI-compatible
+  server can judge.
+- A refused key (401) is not retried, and a judge that met one asks no more in this process:
+  every later verdict not in the cache fails at once with the same error, "authentication
+  failed (401) at <base_url>: check OPENAI_API_KEY", rather than one refused call per row.
 - Verdicts are cached on disk keyed by (model, question, answer, prediction), so reruns, other
   cells with the same reply, and `bench rescore` never pay twice. Failures are not cached.
 
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cache import atomic_write_text, digest
-from bench.chat import ChatError, complete
+from bench.chat import AuthError, ChatError, complete
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,7 @@ class Judge:
         self.model = model
         self.cache_dir = Path(cache_dir)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self._refused = ""  # the 401 error, once the server has refused the key
 
     def _path(self, question: str, answer: str, prediction: str) -> Path:
         key = digest("judge", self.model, question, answer, prediction)
@@ -109,9 +114,14 @@ class Judge:
             return Verdict(yes=bool(cached["yes"]), score=int(cached["score"]))
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             pass  # absent or unreadable: ask again and overwrite
+        if self._refused:
+            raise JudgeError(self._refused)
         try:
             reply = complete(self.model, messages(question, answer, prediction), max_tokens=MAX_TOKENS,
                              timeout=self.timeout, retries=self.retries, backoff=self.backoff)
+        except AuthError as exc:
+            self._refused = str(exc)
+            raise JudgeError(self._refused) from None
         except ChatError as exc:
             raise JudgeError(str(exc)) from None
         except Exception as exc:  # no client at all (OPENAI_API_KEY unset): error rows keep their predictions for rescore

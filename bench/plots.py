@@ -1,7 +1,8 @@
 """PNG figures from the results: accuracy against frames, and accuracy against seconds per question.
 
-Each figure has one panel per (dataset, backbone) and one line per selector (per candidate
-pool when there are several); the baseline selector is drawn black. Figures are drawn on
+Each figure has one panel per (dataset, backbone) and one line per selector and protocol
+(candidate pool, seek mode, frame size, decoder: named in the legend where they differ from
+the defaults or between lines); the baseline selector is drawn black. Figures are drawn on
 matplotlib's Agg canvas directly, so nothing needs a display or pyplot's global state.
 """
 
@@ -14,7 +15,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.cells import overview
+from bench.cells import PROTOCOL, overview, protocol_text, varying
 
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
@@ -36,12 +37,12 @@ def _panels(keys: list[tuple[str, str]]) -> tuple[Figure, dict[tuple[str, str], 
 
 def _lines(cells: pd.DataFrame, compare: str) -> dict[tuple, pd.DataFrame]:
     """(dataset, backbone, label, colour) -> that line's cells sorted by frames."""
-    pools = cells["candidates"].nunique() > 1
+    shown = varying(cells)
     others = sorted(set(cells["selector"]) - {compare})
     colours = {compare: "black"} | {s: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(others)}
     lines = {}
-    for (dataset, backbone, selector, n), part in cells.groupby(["dataset", "backbone", "selector", "candidates"]):
-        label = f"{selector} N={n}" if pools else selector
+    for (dataset, backbone, selector, *protocol), part in cells.groupby(["dataset", "backbone", "selector", *PROTOCOL]):
+        label = selector + protocol_text(dict(zip(PROTOCOL, protocol)), shown)
         lines[(dataset, backbone, label, colours[selector])] = part.sort_values("frames")
     return lines
 

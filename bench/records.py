@@ -30,6 +30,7 @@ class Sample:
     subtitles: Path | None = None  # Video-MME's .srt for this video, when the spec asks for subtitles and one exists
     domain: str = ""  # a further breakdown: Video-MME's domain, LongVideoBench's topic category
     category_group: str = ""  # NExT-QA's causal, temporal or descriptive (the group of its type code)
+    sub_category: str = ""  # Video-MME's sub-category (30 of them, e.g. "Humanity & History")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class Row:
     domain: str = ""
     category_group: str = ""
     options: str = ""  # the option texts as a JSON list ("[]" when open-ended), so rescore needs no data files
+    sub_category: str = ""  # Video-MME's sub-category (one of 30); "" for the other benchmarks
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

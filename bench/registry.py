@@ -20,6 +20,7 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
+_PARAMETER = re.compile(r":(?=[A-Za-z_][A-Za-z0-9_]*=)")
 
 
 class RegistryError(ValueError):
@@ -42,12 +44,14 @@ class Spec:
 
     @classmethod
     def parse(cls, text: str) -> "Spec":
-        name, *parts = text.strip().split(":")
+        # a ':' starts a parameter only where `key=` follows, so values may hold URLs (http://host:8000/v1)
+        name, *parts = _PARAMETER.split(text.strip())
+        if ":" in name:
+            name, _, part = name.partition(":")
+            raise RegistryError(f"{text!r}: parameter {part.split(':')[0]!r} is not key=value")
         params = {}
         for part in parts:
-            key, sep, value = part.partition("=")
-            if not sep or not key:
-                raise RegistryError(f"{text!r}: parameter {part!r} is not key=value")
+            key, _, value = part.partition("=")
             if key in params:
                 raise RegistryError(f"{text!r}: parameter {key!r} given twice")
             params[key] = value
@@ -146,14 +150,19 @@ class Registry:
         return cls, kwargs
 
     def canonical(self, text: str | Spec, **defaults: Any) -> str:
-        """The spec with only non-default parameters, sorted: what the CSV records."""
+        """The spec with only non-default parameters, sorted: what the CSV records.
+
+        Parameters a class lists in its `settings` attribute change no result (where a server
+        is, timeouts, retries) and never enter it, so they never split a cell.
+        """
         spec = text if isinstance(text, Spec) else Spec.parse(text)
         cls, kwargs = self._arguments(spec, defaults)
         parameters = inspect.signature(cls).parameters
+        settings = getattr(cls, "settings", ())
         kept = tuple(
             (k, str(v).lower() if isinstance(v, bool) else str(v))
             for k, v in sorted(kwargs.items())
-            if v != parameters[k].default
+            if v != parameters[k].default and k not in settings
         )
         return str(Spec(spec.name, kept))
 
@@ -167,7 +176,10 @@ class Registry:
         cls, kwargs = self._arguments(spec, defaults)
         accepted = inspect.signature(cls).parameters
         kwargs.update({k: v for k, v in (context or {}).items() if k in accepted and k not in dict(spec.params)})
-        instance = cls(**kwargs)
+        try:
+            instance = cls(**kwargs)
+        except ValueError as exc:  # a constructor that rejects its values: the spec is at fault, not the run
+            raise RegistryError(f"{spec}: {exc}") from None
         instance.spec = self.canonical(spec, **defaults)
         return instance
 

@@ -1,7 +1,8 @@
 """The regression report: current results against a baseline, cell by cell.
 
-For every cell (dataset, backbone, selector, frames, candidates) present in both, the change
-in accuracy over the samples both answered, with its 95% paired bootstrap interval. A
+For every cell (dataset, backbone, selector, frames, and the protocol: candidates, seek,
+frame size, decoder) present in both, the change in accuracy over the samples both answered,
+with its 95% paired bootstrap interval. A
 regression is a drop larger than the threshold (in points) whose interval lies wholly below
 zero, so noise that moves a few answers either way is not one. `write` puts report.md, a
 self-contained report.html (figures embedded as base64 PNG) and the PNGs in a directory.
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import plots
-from bench.cells import CELL, Summary, accuracy_text, change_text, check_judges, compare, flags_text, prepare, summarise
+from bench.cells import CELL, Summary, accuracy_text, change_text, check_judges, compare, flags_text, prepare, protocol_text, summarise, varying
 from bench.results import read_all
 from bench.stats import Change
 from bench.tables import render
@@ -29,7 +30,7 @@ _STYLE = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
 class Line:
     """One cell found in both result sets."""
 
-    cell: tuple  # (dataset, backbone, selector, frames, candidates)
+    cell: tuple  # bench.cells.CELL: (dataset, backbone, selector, frames, candidates, seek, frame_size, decoder)
     before: Summary
     after: Summary
     change: Change | None  # None when the two sides share no answered sample
@@ -67,14 +68,28 @@ def compare_runs(baseline: pd.DataFrame, current: pd.DataFrame, threshold: float
     return Report(tuple(lines), tuple(sorted(before.keys() - after.keys())), tuple(sorted(after.keys() - before.keys())), threshold)
 
 
+_KEYS = CELL[: CELL.index("candidates") + 1]  # the columns a report always shows; other protocol parts when set
+
+
+def _shown(cells: list[tuple]) -> frozenset[str]:
+    """The protocol parts that differ between these cells, so that each cell's text tells it apart."""
+    return varying(pd.DataFrame(cells, columns=CELL)) if cells else frozenset()
+
+
+def _settings(cell: tuple, shown: frozenset[str]) -> str:
+    """The seek mode, frame size and decoder of a cell where they differ from the defaults (or are in `shown`)."""
+    return protocol_text(dict(zip(CELL[len(_KEYS):], cell[len(_KEYS):])), shown).strip()
+
+
 def table(report: Report) -> pd.DataFrame:
-    """One line per compared cell: keys, shared samples, both accuracies, the change and the verdict."""
-    return pd.DataFrame([
-        {**dict(zip(CELL, line.cell)), "shared": 0 if line.change is None else line.change.paired,
-         "baseline": accuracy_text(line.before) + flags_text(line.before), "current": accuracy_text(line.after) + flags_text(line.after),
-         "change [95% CI]": change_text(line.change, line.before, line.after), "status": "REGRESSION" if line.regression else "ok"}
-        for line in report.lines
-    ], columns=[*CELL, "shared", "baseline", "current", "change [95% CI]", "status"])
+    """One line per compared cell: keys, protocol where not the default, shared samples, both accuracies, the change and the verdict."""
+    shown = _shown([line.cell for line in report.lines])
+    lines = [{**dict(zip(_KEYS, line.cell)), "protocol": _settings(line.cell, shown), "shared": 0 if line.change is None else line.change.paired,
+              "baseline": accuracy_text(line.before) + flags_text(line.before), "current": accuracy_text(line.after) + flags_text(line.after),
+              "change [95% CI]": change_text(line.change, line.before, line.after), "status": "REGRESSION" if line.regression else "ok"}
+             for line in report.lines]
+    frame = pd.DataFrame(lines, columns=[*_KEYS, "protocol", "shared", "baseline", "current", "change [95% CI]", "status"])
+    return frame if (frame["protocol"] != "").any() else frame.drop(columns="protocol")
 
 
 def summary(report: Report) -> str:
@@ -86,7 +101,8 @@ def summary(report: Report) -> str:
 
 
 def _unmatched(report: Report) -> list[tuple[str, list[str]]]:
-    return [(title, [" ".join(map(str, cell)) for cell in cells])
+    shown = _shown([line.cell for line in report.lines] + list(report.only_baseline + report.only_current))
+    return [(title, [" ".join(map(str, cell[: len(_KEYS)] + (_settings(cell, shown),))).strip() for cell in cells])
             for title, cells in (("Only in the baseline", report.only_baseline), ("Only in the current run", report.only_current)) if cells]
 
 
@@ -107,7 +123,10 @@ def to_html(report: Report, heading: str, figures: dict[str, bytes]) -> str:
 
 
 def make(baseline_dir: Path, current_dir: Path, out_dir: Path, threshold: float = 1.0, resamples: int = 10_000, seed: int = 0) -> Report:
-    """Read both results dirs, compare them, and write report.md, report.html and the figures into `out_dir`."""
+    """Read both results dirs, compare them, and write report.md, report.html and the figures into `out_dir`.
+
+    Raises bench.results.ResultsError for a results file holding a value its column cannot hold.
+    """
     baseline, current = prepare(read_all(baseline_dir)), prepare(read_all(current_dir))
     report = compare_runs(baseline, current, threshold, resamples, seed)
     figures = plots.figures(current, baseline) if not current.empty else {}

@@ -7,7 +7,10 @@
 
 Rows are the unit of progress and resume: a rerun skips rows already written and recomputes
 nothing that is cached. A sample that fails at any stage becomes an error row and the run
-goes on. Only this module knows every stage; nothing imports it but the CLI.
+goes on; so does every row of a model that cannot load (`load: ...`). The grid is taken by
+canonical spec, so a cell named twice is run once, and each cell file is locked for the run,
+so two runs never write one file. Only this module knows every stage; nothing imports it but
+the CLI.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from pathlib import Path
 from typing import Callable
 
 from bench.cache import ArrayStore, default_root
+from bench.datafiles import DataError
 from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
 from bench.registry import backbones, benchmarks, selectors
 from bench.results import CellWriter, cell_path
-from bench.scoring import Reporter, cached, score_all, score_store
+from bench.scoring import Lazy, Reporter, cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.timing import peak_mb, reset_peak, resolve_device, timed
@@ -55,7 +59,7 @@ class RunConfig:
     frame_size: int = 336
     seek: str = "exact"
     decoder: str = "pyav"
-    unparsed: str = "wrong"  # what an unparsed multiple-choice reply becomes: "wrong" or "random" (lmms-eval parity)
+    unparsed: str = "wrong"  # an unparsed multiple-choice reply: "wrong", or "random" (lmms-eval parity except on Video-MME, where it scores wrong)
     judge_model: str = DEFAULT_MODEL  # the LLM that judges open-ended answers
 
 
@@ -93,24 +97,41 @@ class _Dataset:
 
 
 def _load_datasets(cfg: RunConfig, cells_for: Callable[[str], list[_Cell]], writers: dict[Path, CellWriter]) -> list[_Dataset]:
-    loaded = []
+    loaded: dict[str, _Dataset] = {}
     options = DataOptions(cache_dir=Path(cfg.cache_dir), data_root=cfg.data_root, seed=cfg.seed, limit=cfg.limit)
     for text in cfg.datasets:
         # only the benchmarks that take these options get them (and then name them in their spec)
         benchmark = benchmarks.build(text, unparsed=cfg.unparsed, judge_model=cfg.judge_model)
-        samples = list(benchmark.load(options))[: cfg.limit]
+        if benchmark.spec in loaded:  # `needle,needle:split=test` is one dataset
+            continue
         index, count = cfg.shard
-        samples = samples[index::count]
+        samples = list(benchmark.load(options))[index::count]
         ids = [s.sample_id for s in samples]
         if len(set(ids)) != len(ids):
             twice = sorted({i for i in ids if ids.count(i) > 1})
-            raise ValueError(f"{benchmark.spec}: sample ids appear twice: {', '.join(twice[:5])}")
+            raise DataError(f"{benchmark.spec}: sample ids appear twice: {', '.join(twice[:5])}")
         cells = cells_for(benchmark.spec)
         for cell in cells:
-            writers.setdefault(cell.path, CellWriter(cell.path))
+            if cell.path not in writers:
+                writers[cell.path] = CellWriter(cell.path, identity=_identity(cfg))
         pending = {s.sample_id: [c for c in cells if s.sample_id not in writers[c.path].done] for s in samples}
-        loaded.append(_Dataset(benchmark.spec, benchmark, samples, {k: v for k, v in pending.items() if v}))
-    return loaded
+        loaded[benchmark.spec] = _Dataset(benchmark.spec, benchmark, samples, {k: v for k, v in pending.items() if v})
+    return list(loaded.values())
+
+
+def _identity(cfg: RunConfig) -> dict[str, str]:
+    """The columns that must agree between this run and the rows already in a cell file."""
+    return {"candidates": str(cfg.candidates), "seek": cfg.seek, "frame_size": str(cfg.frame_size)}
+
+
+def _protocol(cfg: RunConfig) -> str:
+    """How candidates are made, where it differs from the defaults: part of a cell file's name.
+
+    N, seek, frame size and decoder change what a backbone sees, so rows made with other
+    values live in other files, and a rerun with another protocol never reuses them.
+    """
+    parts = ((f"n{cfg.candidates}", "n128"), (cfg.seek, "exact"), (f"s{cfg.frame_size}", "s336"), (cfg.decoder, "pyav"))
+    return "+".join(part for part, default in parts if part != default)
 
 
 def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
@@ -120,18 +141,34 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     if cfg.shard[1] < 1 or not 0 <= cfg.shard[0] < cfg.shard[1]:
         raise ValueError(f"--shard must be I/N with 0 <= I < N, not {cfg.shard[0]}/{cfg.shard[1]}")
     device = resolve_device(cfg.device)
-    plans = [plan(text) for text in cfg.selectors]
-    backbone_specs = [backbones.canonical(b, weights=cfg.weights) for b in cfg.backbones]
+    # the grid by canonical spec: `uniform,uniform` or `oracle,oracle:pick=nms` is one selector
+    plans = list({p.spec: p for p in (plan(text, seed=cfg.seed) for text in cfg.selectors)}.values())
+    backbone_specs = list(dict.fromkeys(backbones.canonical(b, weights=cfg.weights) for b in cfg.backbones))
+    frame_counts = tuple(dict.fromkeys(cfg.frames))
     shard = cfg.shard if cfg.shard[1] > 1 else None
+    # every constructor runs before any work, so a bad parameter is a usage error, not a late crash
+    built = {scorer: selectors.build(scorer, context={"cache_dir": Path(cfg.cache_dir)}) for scorer in dict.fromkeys(p.scorer for p in plans)}
+    models = {b: backbones.build(b, weights=cfg.weights) for b in backbone_specs}
 
     def cells_for(dataset: str) -> list[_Cell]:
         return [
-            _Cell(dataset, p.spec, p.scorer, p.pick, k, b, cell_path(cfg.results_dir, dataset, p.spec, b, k, shard))
-            for p in plans for k in cfg.frames for b in backbone_specs
+            _Cell(dataset, p.spec, p.scorer, p.pick, k, b, cell_path(cfg.results_dir, dataset, p.spec, b, k, shard, protocol=_protocol(cfg)))
+            for p in plans for k in frame_counts for b in backbone_specs
         ]
 
     writers: dict[Path, CellWriter] = {}
-    datasets = _load_datasets(cfg, cells_for, writers)
+    try:
+        datasets = _load_datasets(cfg, cells_for, writers)
+        stats = _grid(cfg, datasets, plans, built, models, writers, device, run_id, reporter)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    total = sum(len(d.samples) for d in datasets) * len(plans) * len(frame_counts) * len(backbone_specs)
+    return RunSummary(run_id, stats.written, total - stats.written, stats.errors, stats.decoded, stats.cached, stats.scored, tuple(stats.examples))
+
+
+def _grid(cfg: RunConfig, datasets: list[_Dataset], plans, built: dict, models: dict, writers: dict[Path, CellWriter], device: str, run_id: str, reporter: Reporter) -> "_Counts":
+    """The three phases over every row still to write."""
     frames = FrameCache(Path(cfg.cache_dir))
     stats = _Counts()
 
@@ -155,45 +192,30 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     # 2. score, one selector model at a time
     scores = score_store(cfg.cache_dir)
     score_errors: dict[tuple[str, str, str], str] = {}
-    built = {}  # scorer -> its selector: a rule of its own (aks, mdp3) runs at pick time
-    for scorer in dict.fromkeys(p.scorer for p in plans):
-        built[scorer] = selectors.build(scorer, context={"cache_dir": Path(cfg.cache_dir)})
+    for scorer, selector in built.items():
         need = [s for d, s in todo if (d.spec, s.sample_id) not in failed and any(c.scorer == scorer for c in d.pending[s.sample_id])]
-        errors, fresh = score_all(built[scorer], scorer, need, candidates, scores, device, reporter)
+        errors, fresh = score_all(selector, scorer, need, candidates, scores, device, reporter)
         score_errors.update({(*key, scorer): error for key, error in errors.items()})
         stats.scored += fresh
 
     # 3. answer, one backbone model at a time
-    for backbone_spec in backbone_specs:
+    for backbone_spec, backbone in models.items():
         work = [(d, s, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec]) for d, s in todo]
         work = [(d, s, cells) for d, s, cells in work if cells]
-        if not work:
-            continue
-        backbone = backbones.build(backbone_spec, weights=cfg.weights)
-        loaded = False
-        with reporter.phase(f"answer {backbone_spec}", sum(len(c) for _, _, c in work)) as advance:
+        with Lazy(backbone, device) as model, reporter.phase(f"answer {backbone_spec}", sum(len(c) for _, _, c in work)) as advance:
             for d, sample, cells in work:
                 video_error = failed.get((d.spec, sample.sample_id))
                 cands = None if video_error else candidates(sample)
                 for cell in cells:
-                    error = video_error or score_errors.get((d.spec, sample.sample_id, cell.scorer))
+                    error = video_error or score_errors.get((d.spec, sample.sample_id, cell.scorer)) or model.ready()
                     if error:
                         row = _base_row(cell, sample, cfg, device, run_id, error)
                     else:
-                        if not loaded:
-                            backbone.load(device)
-                            loaded = True
                         row = _answer(cell, sample, cands, d.benchmark, backbone, built[cell.scorer], scores, cfg, device, run_id)
                     writers[cell.path].append(row)
                     stats.count(row)
                     advance()
-        if loaded:
-            backbone.release()
-        for writer in writers.values():
-            writer.close()
-
-    total = sum(len(d.samples) for d in datasets) * len(plans) * len(cfg.frames) * len(backbone_specs)
-    return RunSummary(run_id, stats.written, total - stats.written, stats.errors, stats.decoded, stats.cached, stats.scored, tuple(stats.examples))
+    return stats
 
 
 @dataclass(slots=True)
@@ -257,7 +279,8 @@ def _base_row(cell: _Cell, sample: Sample, cfg: RunConfig, device: str, run_id: 
     return Row(
         dataset=cell.dataset, split=sample.split, sample_id=sample.sample_id, video_id=sample.video_id,
         question=sample.question, category=sample.category, duration_group=sample.duration_group,
-        domain=sample.domain, category_group=sample.category_group, options=json.dumps(list(sample.options)),
+        domain=sample.domain, category_group=sample.category_group, sub_category=sample.sub_category,
+        options=json.dumps(list(sample.options)),
         selector=cell.selector, backbone=cell.backbone, frames=cell.frames, candidates=cfg.candidates,
         selected="", prediction="", answer=sample.answer, correct=None, judge_score=None, parse_ok=None,
         error=error, t_decode_s=None, t_select_s=None, t_answer_s=None, peak_mem_mb=None,

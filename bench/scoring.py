@@ -48,7 +48,7 @@ def score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
 
 
 def cached(store: ArrayStore, scorer: str, candidates: Candidates, sample: Sample) -> Scores | None:
-    hit = store.load(score_key(scorer, candidates, sample))
+    hit = store.load(score_key(scorer, candidates, sample), about=f"{scorer} scores of {sample.dataset} {sample.sample_id}")
     return None if hit is None else Scores(np.asarray(hit[0]["scores"]), hit[1]["score_s"])
 
 
@@ -65,29 +65,64 @@ def score_all(
 
     Returns ({(dataset, sample_id): error}, how many were scored now).
 
-    A failure on one sample is recorded as `select: <type>: <message>` and the rest go on.
+    A failure on one sample is recorded as `select: <type>: <message>` and the rest go on; a
+    selector that cannot load gives every sample it had to score `load: ...`.
     """
     samples = list(samples)
     errors: dict[tuple[str, str], str] = {}
-    loaded, fresh = False, 0
-    with reporter.phase(f"score {scorer}", len(samples)) as advance:
+    fresh = 0
+    with Lazy(selector, device) as model, reporter.phase(f"score {scorer}", len(samples)) as advance:
         for sample in samples:
             cands = candidates(sample)
             if cached(store, scorer, cands, sample) is None:
-                if not loaded:
-                    selector.load(device)
-                    loaded = True
-                try:
-                    with timed(device) as took:
-                        values = np.asarray(selector.score(cands, sample), dtype=np.float32)
-                    if values.shape != (len(cands.times),) or not np.isfinite(values).all():
-                        raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
-                    store.save(score_key(scorer, cands, sample), {"scores": values}, {"score_s": took[0]})
-                    fresh += 1
-                except Exception as exc:  # one sample's failure is recorded; the others go on
-                    errors[sample.dataset, sample.sample_id] = f"select: {type(exc).__name__}: {exc}"
-                    log.warning("%s on %s %s failed", scorer, sample.dataset, sample.sample_id, exc_info=True)
+                error = model.ready() or _score(selector, scorer, cands, sample, store, device)
+                if error:
+                    errors[sample.dataset, sample.sample_id] = error
+                fresh += not error
             advance()
-    if loaded:
-        selector.release()
     return errors, fresh
+
+
+def _score(selector, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> str:
+    """Score one sample and cache the scores; "" on success, else the row's error."""
+    try:
+        with timed(device) as took:
+            values = np.asarray(selector.score(cands, sample), dtype=np.float32)
+        if values.shape != (len(cands.times),) or not np.isfinite(values).all():
+            raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
+    except Exception as exc:  # one sample's failure is recorded; the others go on
+        log.warning("%s on %s %s failed", scorer, sample.dataset, sample.sample_id, exc_info=True)
+        return f"select: {type(exc).__name__}: {exc}"
+    store.save(score_key(scorer, cands, sample), {"scores": values}, {"score_s": took[0]})
+    return ""
+
+
+class Lazy:
+    """A selector or backbone loaded on first use and released on exit, also when the work fails.
+
+    A load that fails is remembered: every row that needed the model gets its error
+    (`load: <type>: <message>`) and the rest of the grid goes on.
+    """
+
+    def __init__(self, model, device: str) -> None:
+        self.model, self.device = model, device
+        self.loaded, self.error = False, ""
+
+    def ready(self) -> str:
+        """"" once loaded, else the load's error; loads at most once."""
+        if not self.loaded and not self.error:
+            try:
+                self.model.load(self.device)
+                self.loaded = True
+            except Exception as exc:  # a missing checkpoint, no GPU memory: this model's rows fail, not the run
+                self.error = f"load: {type(exc).__name__}: {exc}"
+                log.warning("%s could not load: %s", self.model.spec, exc, exc_info=True)
+        return self.error
+
+    def __enter__(self) -> "Lazy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loaded:
+            self.loaded = False
+            self.model.release()

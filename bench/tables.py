@@ -12,8 +12,11 @@
 - variants (Tables 7-8): rows specs of one selector that differ in a parameter.
 
 The baseline is `uniform` unless `compare` names another selector; at each k it is taken
-from its largest candidate pool. Every change carries a 95% paired bootstrap interval and,
-for multiple choice, an exact McNemar p-value (see bench.cells.change_text).
+from its largest candidate pool made with the same seek mode, frame size and decoder. Cells
+of different protocols stay apart; a label names the protocol parts that differ from the
+defaults or between the cells shown (`clip k=8 N=32 seek=keyframe`). Every change carries a
+95% paired bootstrap interval and, for multiple choice, an exact McNemar p-value (see
+bench.cells.change_text).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.breakdowns import assign_groups, groups_in, order
-from bench.cells import CELL, TableError, accuracy_text, change_text, compare, flags_text, prepare, summarise, timing
+from bench.cells import CELL, PROTOCOL, TableError, accuracy_text, change_text, compare, flags_text, prepare, protocol_text, summarise, timing, varying
 from bench.registry import RegistryError, Spec
 
 _LATEX = {"→": r"$\rightarrow$", "≥": r"$\geq$"}
@@ -97,10 +100,18 @@ def _one(data: pd.DataFrame, column: str, kind: str) -> object:
     return values[0]
 
 
+_MATCH = ["dataset", "backbone", "frames", *PROTOCOL[1:]]  # what a baseline shares with the cell it is compared with
+
+
 def _baselines(data: pd.DataFrame, selector: str | None) -> dict[tuple, pd.DataFrame]:
-    """The baseline's rows per (dataset, backbone, frames), from its largest candidate pool."""
+    """The baseline's rows per (dataset, backbone, frames, seek, frame size, decoder), from its largest candidate pool."""
     base = data[data["selector"] == selector]
-    return {key: rows[rows["candidates"] == rows["candidates"].max()] for key, rows in base.groupby(["dataset", "backbone", "frames"])}
+    return {key: rows[rows["candidates"] == rows["candidates"].max()] for key, rows in base.groupby(_MATCH)}
+
+
+def _base(baselines: dict[tuple, pd.DataFrame], dataset: str, backbone: str, k: int, protocol: tuple) -> pd.DataFrame | None:
+    """The baseline for a cell with this protocol (candidates, seek, frame size, decoder), at k frames."""
+    return baselines.get((dataset, backbone, k, *protocol[1:]))
 
 
 def _versus(rows: pd.DataFrame, base: pd.DataFrame | None, options: Options) -> str:
@@ -112,8 +123,12 @@ def _versus(rows: pd.DataFrame, base: pd.DataFrame | None, options: Options) -> 
     return text + flags_text(s)
 
 
-def _label(selector: str, candidates: int, pools: bool) -> str:
-    return f"{selector} N={candidates}" if pools else selector
+def _label(selector: str, protocol: tuple, shown: frozenset[str], pool_shown: bool = False) -> str:
+    """The selector and the protocol parts worth naming; `pool_shown` leaves N out where a column shows it."""
+    parts = dict(zip(PROTOCOL, protocol))
+    if pool_shown:
+        del parts["candidates"]
+    return selector + protocol_text(parts, shown)
 
 
 def _contenders(data: pd.DataFrame, options: Options) -> pd.DataFrame:
@@ -127,52 +142,53 @@ def grid(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Rows (dataset, backbone), a column per (selector, frames): accuracy and the change against the baseline."""
     if options.by:
         return breakdown(data, options)
-    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    baselines, shown = _baselines(data, options.compare), varying(data)
     entries = []
-    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
-        base = None if selector == options.compare else baselines.get((dataset, backbone, k))
-        column = f"{selector} k={k}" + (f" N={n}" if pools else "")
-        entries.append(_Entry((dataset, backbone), column, _versus(rows, base, options), column_order=(selector != options.compare, selector, k, n)))
+    for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
+        base = None if selector == options.compare else _base(baselines, dataset, backbone, k, protocol)
+        column = f"{selector} k={k}" + protocol_text(dict(zip(PROTOCOL, protocol)), shown)
+        entries.append(_Entry((dataset, backbone), column, _versus(rows, base, options), column_order=(selector != options.compare, selector, k, *protocol)))
     return _pivot(entries, ["dataset", "backbone"])
 
 
 def breakdown(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Rows (dataset, backbone, selector, frames), a column per group of `options.by` and one for all rows."""
     data = assign_groups(data, options.by)
-    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    baselines, shown = _baselines(data, options.compare), varying(data)
     rank = {g: (0, i) for i, g in enumerate(groups_in(data))} | {"all": (1, 0)}
     entries = []
-    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
-        base = None if selector == options.compare else baselines.get((dataset, backbone, k))
-        row = (dataset, backbone, _label(selector, n, pools), k)
+    for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
+        base = None if selector == options.compare else _base(baselines, dataset, backbone, k, protocol)
+        row = (dataset, backbone, _label(selector, protocol, shown), k)
         for group, part in [*rows[rows["group"] != ""].groupby("group"), ("all", rows)]:
             part_base = None if base is None else base if group == "all" else base[base["group"] == group]
-            entries.append(_Entry(row, group, _versus(part, part_base, options), (dataset, backbone, selector != options.compare, selector, k, n), rank[group]))
+            entries.append(_Entry(row, group, _versus(part, part_base, options), (dataset, backbone, selector != options.compare, selector, k, *protocol), rank[group]))
     return _pivot(entries, ["dataset", "backbone", "selector", "frames"])
 
 
 def main(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Tables 1-4: rows (backbone, frames, selector), a column per dataset: baseline -> selector (change)."""
     contenders = _contenders(data, options)
-    baselines, pools = _baselines(data, options.compare), contenders["candidates"].nunique() > 1
+    baselines, shown = _baselines(data, options.compare), varying(contenders)
     entries = []
-    for (dataset, backbone, selector, k, n), rows in contenders.groupby(CELL):
-        base = baselines.get((dataset, backbone, k))
+    for (dataset, backbone, selector, k, *protocol), rows in contenders.groupby(CELL):
+        base = _base(baselines, dataset, backbone, k, protocol)
         before = f"no {options.compare}@{k}" if base is None else accuracy_text(summarise(base)) + flags_text(summarise(base))
-        entries.append(_Entry((backbone, k, _label(selector, n, pools)), dataset, f"{before} → {_versus(rows, base, options)}"))
+        entries.append(_Entry((backbone, k, _label(selector, protocol, shown)), dataset, f"{before} → {_versus(rows, base, options)}",
+                              (backbone, k, selector, *protocol)))
     return _pivot(entries, ["backbone", "frames", "selector"])
 
 
 def ablation(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Table 5: rows selector (the baseline first), a column per dataset; one backbone and one k."""
     backbone, k = _one(data, "backbone", "ablation"), _one(data, "frames", "ablation")
-    baselines, pools = _baselines(data, options.compare), data["candidates"].nunique() > 1
+    baselines, shown = _baselines(data, options.compare), varying(data)
     entries = []
-    for (dataset, _, selector, _, n), rows in data.groupby(CELL):
+    for (dataset, _, selector, _, *protocol), rows in data.groupby(CELL):
         is_base = selector == options.compare
-        base = None if is_base else baselines.get((dataset, backbone, k))
-        label = _label(selector, n, pools)
-        entries.append(_Entry((label,), dataset, _versus(rows, base, options), (not is_base, label)))
+        base = None if is_base else _base(baselines, dataset, backbone, k, protocol)
+        label = _label(selector, protocol, shown)
+        entries.append(_Entry((label,), dataset, _versus(rows, base, options), (not is_base, selector, *protocol)))
     return _pivot(entries, ["selector"])
 
 
@@ -185,54 +201,56 @@ def efficiency(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     _one(data, "dataset", "efficiency")
     _one(data, "backbone", "efficiency")
     data = assign_groups(data, options.by or "category")
-    groups, baselines = groups_in(data), _baselines(data, options.compare)
+    groups, baselines, shown = groups_in(data), _baselines(data, options.compare), varying(data)
     lines = []
-    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
+    for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
         is_base = selector == options.compare
-        base = None if is_base else baselines.get((dataset, backbone, k))
+        base = None if is_base else _base(baselines, dataset, backbone, k, protocol)
         s, t = summarise(rows), timing(rows)
-        line = {"frames": str(k) if is_base else f"{n}→{k}", "selector": selector}
+        pool = str(k) if is_base and "candidates" not in shown else f"{protocol[0] or '?'}→{k}"
+        line = {"frames": pool, "selector": _label(selector, protocol, shown, pool_shown=True)}
         line |= {f"acc {g}": accuracy_text(summarise(rows[rows["group"] == g])) for g in groups}
         line["accuracy"] = accuracy_text(s) + flags_text(s)
         change = "" if is_base else f"no {options.compare}@{k}" if base is None else change_text(compare(base, rows, options.resamples, options.seed), summarise(base), s)
         line[f"vs {options.compare}"] = change
         line |= {"s/question": _number(t.total, 2), "decode s": _number(t.decode, 2), "select s": _number(t.select, 2),
                  "answer s": _number(t.answer, 2), "peak MB": _number(t.peak_mem_mb, 0)}
-        lines.append(((not is_base, selector, k, n), line))
+        lines.append(((not is_base, selector, k, *protocol), line))
     return pd.DataFrame([line for _, line in sorted(lines, key=lambda item: item[0])])
 
 
 def kvs2k(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Table 9: rows (dataset, backbone, selector, k): baseline at k and 2k, selector at k, and selector@k against baseline@2k."""
     c = options.compare
-    baselines = _baselines(data, c)
+    baselines, contenders = _baselines(data, c), _contenders(data, options)
+    shown = varying(contenders)
     lines = []
-    for (dataset, backbone, selector, k, n), rows in _contenders(data, options).groupby(CELL):
-        at_k, at_2k = baselines.get((dataset, backbone, k)), baselines.get((dataset, backbone, 2 * k))
+    for (dataset, backbone, selector, k, *protocol), rows in contenders.groupby(CELL):
+        at_k, at_2k = _base(baselines, dataset, backbone, k, protocol), _base(baselines, dataset, backbone, 2 * k, protocol)
         s = summarise(rows)
-        line = {"dataset": dataset, "backbone": backbone, "selector": selector, "k": k,
+        line = {"dataset": dataset, "backbone": backbone, "selector": _label(selector, protocol, shown), "k": k,
                 f"{c}@k": "-" if at_k is None else _versus(at_k, None, options),
                 f"{c}@2k": "-" if at_2k is None else _versus(at_2k, None, options),
                 "selector@k": _versus(rows, at_k, options), f"vs {c}@2k": "-", f"≥ {c}@2k": "-"}
         if at_2k is not None:
             line[f"vs {c}@2k"] = change_text(compare(at_2k, rows, options.resamples, options.seed), summarise(at_2k), s)
             line[f"≥ {c}@2k"] = "yes" if s.accuracy >= summarise(at_2k).accuracy else "no"
-        lines.append(((dataset, backbone, selector, k, n), line))
+        lines.append(((dataset, backbone, selector, k, *protocol), line))
     return pd.DataFrame([line for _, line in sorted(lines, key=lambda item: item[0])])
 
 
 def pool(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Appendix: rows (backbone, selector, N→k), the baseline at k first, a column per dataset."""
     _contenders(data, options)
-    baselines = _baselines(data, options.compare)
+    baselines, shown = _baselines(data, options.compare), varying(data)
     entries = []
-    for (dataset, backbone, selector, k, n), rows in data.groupby(CELL):
-        base = baselines.get((dataset, backbone, k))
+    for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
+        base = _base(baselines, dataset, backbone, k, protocol)
         is_base = selector == options.compare
-        if is_base and n != base["candidates"].iloc[0]:
+        if is_base and protocol[0] != base["candidates"].iloc[0]:
             continue  # the other pools of the baseline take part in no comparison
-        row = (backbone, selector, str(k) if is_base else f"{n}→{k}")
-        entries.append(_Entry(row, dataset, _versus(rows, None if is_base else base, options), (backbone, k, not is_base, selector, n)))
+        row = (backbone, _label(selector, protocol, shown, pool_shown=True), str(k) if is_base else f"{protocol[0] or '?'}→{k}")
+        entries.append(_Entry(row, dataset, _versus(rows, None if is_base else base, options), (backbone, k, not is_base, selector, *protocol)))
     return _pivot(entries, ["backbone", "selector", "pool"])
 
 
@@ -263,14 +281,16 @@ def variants(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     labels = _variant_labels(sorted(set(data["selector"]) - {options.compare}))
     if not labels:
         raise TableError("no selector was run with specs that differ in a parameter (e.g. trained:tokens=1 and trained:tokens=25)")
-    baselines = _baselines(data, options.compare)
+    baselines, shown = _baselines(data, options.compare), varying(data)
     entries = []
-    for (dataset, _, selector, _, _), rows in data.groupby(CELL):
+    for (dataset, _, selector, _, *protocol), rows in data.groupby(CELL):
+        settings = protocol_text(dict(zip(PROTOCOL, protocol)), shown)
         if selector == options.compare:
-            entries.append(_Entry((selector, ""), dataset, _versus(rows, None, options), (0,)))
+            entries.append(_Entry((selector, settings.strip()), dataset, _versus(rows, None, options), (0, *protocol)))
         elif selector in labels:
             name, label, rank = labels[selector]
-            entries.append(_Entry((name, label), dataset, _versus(rows, baselines.get((dataset, backbone, k)), options), (1, name, rank)))
+            base = _base(baselines, dataset, backbone, k, protocol)
+            entries.append(_Entry((name, label + settings), dataset, _versus(rows, base, options), (1, name, rank, *protocol)))
     return _pivot(entries, ["selector", "variant"])
 
 
@@ -283,9 +303,10 @@ def build(kind: str, data: pd.DataFrame, filters: Filters = Filters(), options: 
     """The table of `kind` from the rows bench.results.read_all returns, filtered."""
     keep = None if kind == "grid" else options.compare
     rows = select(data, filters, keep, tuple(2 * k for k in filters.frames) if kind == "kvs2k" else ())
+    rows = prepare(rows) if not rows.empty else rows
     if rows.empty:
         raise TableError("no result rows match")
-    return KINDS[kind](prepare(rows), options)
+    return KINDS[kind](rows, options)
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:

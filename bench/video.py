@@ -14,9 +14,17 @@ How decoding works, and why (numbers in benchmarks/README.md):
 - Keyframe seek: each target snaps to its preceding keyframe and only keyframes are decoded,
   far less work on long GOPs, at the price of up to a GOP of temporal error and duplicate
   frames. The CSV's `seek` column says which was used.
-- `decoder="decord"` uses decord's `get_batch` where it is installed, and PyAV when decord
-  cannot open the file or disagrees with the demuxed frame count. PyAV is the default: it
-  was faster on both GOPs measured, has wheels everywhere and needs no guard against hangs.
+- Display rotation: phones store frames as the sensor saw them plus a display matrix saying
+  how to turn them. Candidates come out as displayed (quarter turns; other angles round to
+  the nearest), and `VideoMeta.width/height` are the displayed size. This PyAV exposes the
+  matrix only on decoded frames (`VideoFrame.rotation`), so the index decodes one keyframe.
+  Mirroring in the matrix is not applied (cameras do not write it).
+- `decoder="decord"` uses decord's `get_batch` where it is installed, and PyAV, after one
+  warning line, when decord cannot open the file, fails while decoding, disagrees with the
+  demuxed frame count, or the video is rotated (decord 0.6 turns frames itself but returns
+  them mis-shaped, e.g. 4 channels for a 96x48 clip turned 90 degrees, or fails when asked to
+  resize). PyAV is the default: it was faster on both GOPs measured, has wheels everywhere
+  and needs no guard against hangs.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ log = logging.getLogger(__name__)
 
 SEEK_MODES = ("exact", "keyframe")
 DECODERS = ("pyav", "decord")
+FORMAT = 2  # part of every frames key; bump when decoding changes what an entry holds (2: rotation applied)
+# decoders that honour skip_frame packet by packet; libdav1d (AV1), for one, keeps it for the
+# decoder's life, so toggling it there loses frames
+SKIPS_UNREFERENCED = ("h264", "hevc")
 
 
 class VideoError(Exception):
@@ -58,6 +70,7 @@ class _Index:
     keyframes: np.ndarray  # int64 (G,), keyframe pts, ascending
     time_base: float
     start_pts: int
+    turns: int  # quarter turns counter-clockwise that show a decoded frame as displayed
 
 
 def _open(path: Path):
@@ -82,7 +95,7 @@ def _index(path: Path) -> _Index:
 
     with _open(path) as container:
         stream = container.streams.video[0]
-        pts, keyframes = [], []
+        pts, keyframes, first_keyframe = [], [], None
         try:
             for packet in container.demux(stream):
                 if packet.pts is None or packet.size == 0:
@@ -90,12 +103,17 @@ def _index(path: Path) -> _Index:
                 pts.append(packet.pts)
                 if packet.is_keyframe:
                     keyframes.append(packet.pts)
+                    if first_keyframe is None:
+                        first_keyframe = packet
         except av.error.FFmpegError as exc:
             raise VideoError(path, f"truncated or corrupt container: {exc}") from None
         declared = stream.frames
         time_base = float(stream.time_base)
         rate = float(stream.average_rate or stream.guessed_rate or 0)
         width, height = stream.codec_context.width, stream.codec_context.height
+        turns = 0 if first_keyframe is None else _display_turns(path, stream, first_keyframe)
+    if turns % 2:
+        width, height = height, width
     if not pts:
         raise VideoError(path, "the video stream holds no frames")
     if declared and declared > len(pts) + max(2, declared // 100):
@@ -107,7 +125,19 @@ def _index(path: Path) -> _Index:
     frame_s = 1.0 / rate if rate else 0.0
     duration = (pts_arr[-1] - start) * time_base + frame_s
     meta = VideoMeta(path, float(duration), rate or len(pts) / duration, len(pts), width, height)
-    return _Index(meta, pts_arr, np.sort(np.array(keyframes, dtype=np.int64)), time_base, start)
+    return _Index(meta, pts_arr, np.sort(np.array(keyframes, dtype=np.int64)), time_base, start, turns)
+
+
+def _display_turns(path: Path, stream, keyframe) -> int:
+    """Quarter turns counter-clockwise that the stream's display matrix asks for (0 without one)."""
+    import av
+
+    codec = stream.codec_context
+    try:
+        frames = codec.decode(keyframe) + codec.decode(None)
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"undecodable first keyframe: {exc}") from None
+    return round(frames[0].rotation / 90) % 4 if frames else 0
 
 
 def probe(path: Path | str) -> VideoMeta:
@@ -129,9 +159,10 @@ def _decode_groups(path: Path, groups: list[np.ndarray], width: int, height: int
     out: dict[int, np.ndarray] = {}
     with _open(path) as container:
         stream = container.streams.video[0]
+        skip = stream.codec_context.name in SKIPS_UNREFERENCED
         for group in groups:
             try:
-                out.update(_decode_group(container, stream, group, width, height, skip_unreferenced=True))
+                out.update(_decode_group(container, stream, group, width, height, skip_unreferenced=skip))
             except _Missed:
                 # the stream's frame pts differ from its packet pts, so skipping could drop a target
                 out.update(_decode_group(container, stream, group, width, height, skip_unreferenced=False))
@@ -139,15 +170,16 @@ def _decode_groups(path: Path, groups: list[np.ndarray], width: int, height: int
 
 
 class _Missed(Exception):
-    """A target frame did not come out of the decoder with its own pts."""
+    """A target frame did not come out of the decoder with its own pts, or not at all, while skipping."""
 
 
 def _decode_group(container, stream, group: np.ndarray, width: int, height: int, skip_unreferenced: bool) -> dict[int, np.ndarray]:
     """Seek to the group's keyframe and decode forward to its last target.
 
     Two things keep the work at the minimum. Frames that no other frame references and that
-    are not targets are skipped undecoded (FFmpeg's skip_frame=NONREF, set packet by packet):
-    on x264 streams with B-frames about 45% of frames, and the targets come out bit-identical.
+    are not targets are skipped undecoded (FFmpeg's skip_frame=NONREF, set packet by packet,
+    on H.264 and HEVC): on x264 streams with B-frames about 45% of frames, and the targets come
+    out bit-identical.
     And once every target's packet is in, the decoder is drained rather than fed more packets
     until its reorder delay lets the last target out.
     """
@@ -181,13 +213,19 @@ def _decode_group(container, stream, group: np.ndarray, width: int, height: int,
             skip = skip_unreferenced and packet.pts is not None and packet.pts not in wanted
             codec.skip_frame = "NONREF" if skip else "DEFAULT"
             unsent.discard(packet.pts)
-            if take(codec.decode(packet)) or (not unsent and take(codec.decode(None))):
+            if take(codec.decode(packet)):
                 return out
+            if not unsent:  # every target's packet is in; a drained decoder takes no more packets
+                if take(codec.decode(None)):
+                    return out
+                break
     except av.error.FFmpegError as exc:
         raise VideoError(path, f"undecodable near pts {group[i]}: {exc}") from None
     finally:
         codec.skip_frame = "DEFAULT"
         codec.flush_buffers()  # ready for the next seek, also after a drain
+    if skip_unreferenced:
+        raise _Missed  # a skipped frame was needed: AV1 shows hidden frames later by reference
     raise VideoError(path, f"the stream ended before frame pts {group[i]}")
 
 
@@ -220,20 +258,25 @@ def _decode_pyav(path: Path, index: _Index, targets: np.ndarray, width: int, hei
 
 
 def _decode_decord(path: Path, index: _Index, positions: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    """decord's get_batch, or None where decord is missing, cannot open the file or miscounts it."""
+    """decord's get_batch, or None (after one warning line) where decord is missing or fails on the file."""
     try:
         import decord
     except ImportError:
         return None
+    if index.turns:
+        log.warning("decord mis-shapes rotated videos; decoding %s with PyAV", path)
+        return None
+    decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg would print each failure again, unasked
     try:
         reader = decord.VideoReader(str(path), width=width, height=height, num_threads=0)
-    except Exception as exc:  # decord raises its own DECORDError and plain RuntimeErrors
-        log.warning("decord cannot open %s (%s); decoding with PyAV", path, exc)
+        if len(reader) != index.meta.n_frames:
+            log.warning("decord counts %d frames in %s, the stream holds %d; decoding with PyAV", len(reader), path, index.meta.n_frames)
+            return None
+        return reader.get_batch(positions.tolist()).asnumpy()
+    except Exception as exc:  # decord raises its own DECORDError, RuntimeError and IndexError, opening or decoding
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("decord failed on %s (%s); decoding with PyAV", path, reason)
         return None
-    if len(reader) != index.meta.n_frames:
-        log.warning("decord counts %d frames in %s, the stream holds %d; decoding with PyAV", len(reader), path, index.meta.n_frames)
-        return None
-    return reader.get_batch(positions.tolist()).asnumpy()
 
 
 def decode(path: Path, n: int, size: int, seek: str = "exact", decoder: str = "pyav", threads: int | None = None) -> tuple[np.ndarray, np.ndarray, VideoMeta, str]:
@@ -250,12 +293,16 @@ def decode(path: Path, n: int, size: int, seek: str = "exact", decoder: str = "p
         targets = index.keyframes[np.searchsorted(index.keyframes, targets, side="right") - 1]
         positions = np.searchsorted(index.pts, targets)
     width, height = output_size(meta.width, meta.height, size)
+    if index.turns % 2:  # decoders see the stored (sensor) orientation
+        width, height = height, width
     frames = None
     if decoder == "decord":
         frames = _decode_decord(path, index, positions, width, height)
     used = "decord" if frames is not None else "pyav"
     if frames is None:
         frames = _decode_pyav(path, index, targets, width, height, threads or min(2, os.cpu_count() or 1))
+    if index.turns:
+        frames = np.ascontiguousarray(np.rot90(frames, index.turns, axes=(1, 2)))
     times = (targets - index.start_pts) * index.time_base
     return frames, times.astype(np.float64), meta, used
 
@@ -265,18 +312,33 @@ class FrameCache:
 
     def __init__(self, root: Path) -> None:
         self.store = ArrayStore(Path(root) / "frames")
-        self._file_keys: dict[tuple[Path, int, int], str] = {}
+        self.keys = ArrayStore(Path(root) / "file_keys")  # each video's content key, by file version
+        self._file_keys: dict[tuple[int, ...], str] = {}
+
+    def content_key(self, path: Path) -> str:
+        """`file_key(path)`, hashed once per file version and remembered in memory and in the cache.
+
+        A version is (device, inode, size, mtime, ctime): any write, replacement or rename
+        gives a new one, and then a fresh hash, which finds the same entries if the bytes
+        are the same.
+        """
+        stat = path.stat()
+        seen = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        if seen not in self._file_keys:
+            memo = digest("file version", *seen)
+            hit = self.keys.load(memo, about=f"key of {path}")
+            if hit is None:
+                self._file_keys[seen] = file_key(path)
+                self.keys.save(memo, {}, {"key": self._file_keys[seen]})
+            else:
+                self._file_keys[seen] = hit[1]["key"]
+        return self._file_keys[seen]
 
     def candidates(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", decoder: str = "pyav") -> Candidates:
         """The candidates of the first of `videos` that exists; decodes only on a cache miss."""
         path = resolve(videos)
-        # every stage asks for the same video again; hash its bytes once while the file is unchanged
-        stat = path.stat()
-        seen = (path, stat.st_size, stat.st_mtime_ns)
-        if seen not in self._file_keys:
-            self._file_keys[seen] = file_key(path)
-        key = digest(self._file_keys[seen], n, size, seek)
-        hit = self.store.load(key)
+        key = digest("frames", FORMAT, self.content_key(path), n, size, seek)
+        hit = self.store.load(key, about=f"video {path}")
         if hit is not None:
             arrays, info = hit
             meta = VideoMeta(path, info["duration_s"], info["fps"], info["n_frames"], info["width"], info["height"])

@@ -64,5 +64,5 @@ def hub_folder(folder: Path, config: str | None, split: str, rows: list[dict]) -
 
 def essentials(samples: list) -> list[tuple]:
     """What a loader must get right, whatever the source: everything but the spec and the video paths."""
-    return [(s.sample_id, s.video_id, s.question, s.options, s.answer, s.category, s.duration_group, s.domain, s.category_group)
-            for s in samples]
+    return [(s.sample_id, s.video_id, s.question, s.options, s.answer, s.category, s.duration_group, s.domain, s.category_group,
+             s.sub_category) for s in samples]

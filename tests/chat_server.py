@@ -1,13 +1,15 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's `POST /v1/chat/completions`.
 
 Tests script what it answers: a `Reply` per request (content, an HTTP error status, a delay
-past the client's timeout, or raw malformed bytes), either queued in order or computed from
-the request by a responder function. Every request body is kept in `requests`.
+past the client's timeout, raw malformed bytes, or a connection dropped part way through the
+body), either queued in order or computed from the request by a responder function. Every
+request body is kept in `requests`.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -22,6 +24,7 @@ class Reply:
     status: int = 200
     delay: float = 0.0  # seconds to wait before answering (a hang, when past the client timeout)
     raw: bytes | None = None  # sent as the body instead of a well-formed completion
+    cut_at: int | None = None  # close the connection after this many bytes of the body (a dropped connection)
 
 
 class ChatServer:
@@ -40,24 +43,28 @@ class ChatServer:
                 reply = server.queue.popleft() if server.queue else server.responder(body)
                 time.sleep(reply.delay)
                 if reply.raw is not None:
-                    return self._send(reply.status, reply.raw)
+                    return self._send(reply.status, reply.raw, reply.cut_at)
                 if reply.status != 200:
-                    return self._send(reply.status, {"error": {"message": f"scripted {reply.status}", "type": "server_error"}})
+                    return self._send(reply.status, {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}, reply.cut_at)
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", ""),
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                })
+                }, reply.cut_at)
 
-            def _send(self, status: int, payload: dict | bytes) -> None:
+            def _send(self, status: int, payload: dict | bytes, cut_at: int | None = None) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Length", str(len(data)))  # the full length, even when cut
                     self.end_headers()
-                    self.wfile.write(data)
+                    self.wfile.write(data if cut_at is None else data[:cut_at])
+                    if cut_at is not None:
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

@@ -81,6 +81,21 @@ def test_videomme_reads_the_parquet_and_strips_the_letters(root):
     assert (long.video_id, long.answer, long.category, long.duration_group) == ("TGom0uiW130", "A", "Information Synopsis", "long")
     assert Counter(s.duration_group for s in samples) == {"short": 12, "medium": 12, "long": 12}
     assert first.subtitles is None
+    # the excerpt's 12 videos all sit in one of the 30 sub-categories; the other benchmarks have none
+    assert {s.sub_category for s in samples} == {"Humanity & History"}
+    assert {s.sub_category for s in load("nextqa", root)} == {""}
+
+
+def test_videomme_sub_categories_are_a_breakdown_of_the_tables(tmp_path):
+    from bench import tables
+    from bench.results import read_all
+    from tests.handmade import cell, write
+
+    # Humanity & History: s0 right, s2 wrong -> 50.0; Biology & Medicine: s1 right -> 100.0; all 2 of 3 -> 66.7
+    rows = cell("uniform", 8, "110", dataset="videomme", sub_category=["Humanity & History", "Biology & Medicine", "Humanity & History"])
+    table = tables.build("grid", read_all(write(tmp_path, rows)), tables.Filters(), tables.Options(by="sub_category"))
+    assert list(table.columns)[-3:] == ["Biology & Medicine", "Humanity & History", "all"]  # words sort by name
+    assert [str(v) for v in table.iloc[0].tolist()[-3:]] == ["100.0", "50.0", "66.7"]
 
 
 def test_egoschema_subset_keeps_the_answered_questions_in_file_order(root):
@@ -98,8 +113,28 @@ def test_egoschema_full_set_has_every_question_and_no_answers(root):
     assert samples[0].sample_id == samples[0].video_id == "001934bb-81bd-4cd8-a574-0472ef3f6678"
 
 
-def test_limit_keeps_the_first_samples(root):
-    assert [s.sample_id for s in load("nextqa", root, limit=3)] == [s.sample_id for s in load("nextqa", root)[:3]]
+@pytest.mark.parametrize("spec, total", [
+    ("nextqa", 48), ("activitynet-qa", 54), ("longvideobench", 31), ("videomme", 36), ("egoschema:split=full", 20),
+])
+def test_limit_keeps_the_first_samples_once(root, spec, total):
+    every = [s.sample_id for s in load(spec, root)]
+    assert len(every) == total  # no limit: all of them
+    for limit in (1, 3, total - 1, total, total + 5):  # past the end: all, nothing cut twice
+        assert [s.sample_id for s in load(spec, root, limit=limit)] == every[:limit]
+    with pytest.raises(ValueError, match="limit must be a positive number of samples or None, not -1"):
+        load(spec, root, limit=-1)
+
+
+def test_needle_generates_exactly_the_limit(tmp_path):
+    from bench.records import DataOptions
+    from bench.registry import benchmarks
+
+    samples = benchmarks.build("needle").load(DataOptions(cache_dir=tmp_path, limit=3))
+    assert [s.sample_id for s in samples] == ["test-0-00000", "test-0-00001", "test-0-00002"]
+    made = sorted(p.name for p in (tmp_path / "needle" / "seed0" / "test").iterdir())
+    assert made == ["00000.json", "00000.mp4", "00001.json", "00001.mp4", "00002.json", "00002.mp4"]
+    with pytest.raises(ValueError, match="not 0"):
+        benchmarks.build("needle").load(DataOptions(cache_dir=tmp_path, limit=0))
 
 
 def _hub_rows(name: str) -> list[dict]:

@@ -55,10 +55,10 @@ def _drop(index, key):
 UID = next(iter(EGOSCHEMA_SUBSET))
 CASES = [
     ("nextqa", "nextqa", "val.csv", _csv, lambda rows: [{k: v for k, v in r.items() if k != "answer"} for r in rows],
-     "val.csv: record 0: missing field 'answer'"),
-    ("nextqa", "nextqa", "val.csv", _csv, _set(2, "answer", "x"), "val.csv: record 2: field 'answer' should be an integer"),
-    ("nextqa", "nextqa", "val.csv", _csv, _set(5, "answer", "7"), "val.csv: record 5: field 'answer' is 7, not an option"),
-    ("nextqa", "nextqa", "val.csv", _csv, _set(5, "type", "ZZ"), "val.csv: record 5: field 'type' is 'ZZ'"),
+     "val.csv: line 2 \\(record 0\\): missing field 'answer'"),  # record 0 is on line 2, under the header
+    ("nextqa", "nextqa", "val.csv", _csv, _set(2, "answer", "x"), "val.csv: line 4 \\(record 2\\): field 'answer' should be an integer"),
+    ("nextqa", "nextqa", "val.csv", _csv, _set(5, "answer", "7"), "val.csv: line 7 \\(record 5\\): field 'answer' is 7, not an option"),
+    ("nextqa", "nextqa", "val.csv", _csv, _set(5, "type", "ZZ"), "val.csv: line 7 \\(record 5\\): field 'type' is 'ZZ'"),
     ("activitynet-qa", "activitynet-qa", "test_q.json", lambda p, c: p.write_text(p.read_text()[:300]), None,
      "test_q.json: not valid JSON at line 1"),
     ("activitynet-qa", "activitynet-qa", "test_a.json", _json, lambda rows: rows[:7] + rows[8:],

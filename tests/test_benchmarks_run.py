@@ -119,7 +119,7 @@ def test_run_judges_activitynet_and_a_judge_failure_is_an_error_row(root, tmp_pa
     spec = "activitynet-qa:judge_retries=0"
     result, data = bench_run(root, tmp_path, spec, "probe", "--limit", "4", "--judge-model", "judge-x")
     assert result.exit_code == 1
-    assert set(data.dataset) == {"activitynet-qa:judge_model=judge-x:judge_retries=0"}  # the judge is part of the spec
+    assert set(data.dataset) == {"activitynet-qa:judge_model=judge-x"}  # the judge is part of the spec, its retries are not
     assert len(chat_server.requests) == 3 and all(r["model"] == "judge-x" for r in chat_server.requests)
     assert "Predicted answer: I did not see any shape.\n" in chat_server.requests[0]["messages"][1]["content"]
     first = data.iloc[0]  # asked first, answered 500: an error row, not a "no"

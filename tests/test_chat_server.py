@@ -15,6 +15,9 @@ def test_the_openai_client_gets_scripted_answers_errors_and_timeouts(chat_server
         ask()
     with pytest.raises(openai.APITimeoutError):
         ask()
+    chat_server.queue.append(Reply("dropped", cut_at=10))  # headers promise the whole body, 10 bytes come
+    with pytest.raises(openai.APIConnectionError):
+        ask()
     chat_server.responder = lambda request: Reply(request["messages"][-1]["content"].upper())
     assert ask().choices[0].message.content == "HI"
-    assert [r["model"] for r in chat_server.requests] == ["m"] * 4
+    assert [r["model"] for r in chat_server.requests] == ["m"] * 5

@@ -6,7 +6,7 @@ import pytest
 
 from bench.benchmarks.choice import MultipleChoice, format_options, parse_choice, random_letter, score_choice, unparsed_mode
 from bench.records import Sample
-from bench.registry import benchmarks
+from bench.registry import RegistryError, benchmarks
 
 OPTIONS = ("a red cup", "the blue door", "a green ball", "nothing", "the man")
 
@@ -38,6 +38,53 @@ OPTIONS = ("a red cup", "the blue door", "a green ball", "nothing", "the man")
 ])
 def test_parse_choice_reads_the_letter_and_never_guesses(reply, expected):
     assert parse_choice(reply, OPTIONS) == expected
+
+
+@pytest.mark.parametrize("reply, expected", [
+    # the reply rules letters out, or lists them, then chooses one
+    ("Not A, it's B", "B"), ("Not A, it’s B.", "B"), ("Not A, it's B because the door is blue", "B"),
+    ("Among A, B, C, D, I choose C", "C"), ("I'd go with (D).", "D"), ("I would choose option B, the blue door", "B"),
+    ("It must be E", "E"),
+    ("B is correct, while A, C and D are not", "B"), ("(D) is the best", "D"), ("Of these, E is the right answer", "E"),
+    # still two letters, so still no guess
+    ("I choose A or B", None), ("It's A or B", None), ("A or C is correct", None), ("(A) or (C) is correct", None),
+    ("A and C are both plausible", None),
+])
+def test_parse_choice_reads_the_letter_a_reply_chooses_among_others(reply, expected):
+    assert parse_choice(reply, OPTIONS) == expected
+
+
+# EgoSchema calls the camera wearer "C", in questions and options alike (questions.json record 0)
+EGO_OPTIONS = ("C stops scrolling to check notifications on their phone, indicating a possible distraction",
+               "C briefly stops scrolling to engage in conversation with others, showcasing the social aspect",
+               "C interrupts scrolling to type on the laptop, adding variety to the video's main focus",
+               "C briefly stops scrolling, showing a drifting focus.",
+               "C takes a break to drink from a cup, briefly shifting focus")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("C is cutting the onion, so the answer is B", "B"),  # the explicit phrase, as before
+    ("C is cutting the onion, so B.", "B"),  # the wearer is not a second letter
+    ("C is scrolling on the phone the whole time.", None),  # about the wearer: no option named
+    ("C and the woman cut the beans, so A.", "A"),
+    ("C’s hands hold the phone", None),
+    ("C briefly stops scrolling, showing a drifting focus.", "D"),  # option D's text
+    ("C", "C"), ("(C)", "C"), ("C. C briefly stops scrolling", "C"), ("C is correct", "C"), ("The answer is C", "C"),
+    ("A and C are both plausible", None), ("C and D are both plausible", None),  # letters in a list stay letters
+])
+def test_egoschema_reads_c_before_a_word_as_the_camera_wearer(reply, expected):
+    egoschema = benchmarks.build("egoschema")
+    sample = _sample(answer="B", options=EGO_OPTIONS)
+    assert egoschema.parse(reply, sample) == expected
+    assert egoschema.score(sample, reply).parsed == (expected or "")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("C is scrolling on the phone the whole time.", "C"),  # elsewhere a capital standing alone is a letter
+    ("C and the woman cut the beans, so A.", None),
+])
+def test_other_benchmarks_have_no_camera_wearer(reply, expected):
+    assert benchmarks.build("nextqa").parse(reply, _sample(options=EGO_OPTIONS)) == expected
 
 
 @pytest.mark.parametrize("reply, options, expected", [
@@ -89,7 +136,7 @@ def test_multiple_choice_benchmarks_share_the_parser_and_check_their_mode():
     assert Quiz().parse("The answer is (E)", _sample()) == "E"
     outcome = Quiz().score(_sample(), "no idea here?")
     assert outcome.parse_ok is False and outcome.parsed in "ABCDE" and outcome.parsed
-    with pytest.raises(ValueError, match="wrong, random"):
+    with pytest.raises(RegistryError, match="unparsed must be one of wrong, random, not 'guess'"):
         unparsed_mode("guess")
 
 

@@ -94,6 +94,21 @@ def test_a_failure_is_not_cached(chat_server, tmp_path):
     assert len(chat_server.requests) == 2
 
 
+def test_a_refused_key_fails_at_once_and_later_verdicts_ask_no_more(chat_server, tmp_path):
+    chat_server.responder = lambda request: Reply(YES4)
+    judge = _judge(tmp_path)
+    judge.verdict("q", "a", "cached")  # cached before the key is refused: still served after
+    chat_server.queue.append(Reply(status=401))
+    refused = f"authentication failed (401) at {chat_server.url}: check OPENAI_API_KEY"
+    for prediction in ("p1", "p2", "p3"):
+        with pytest.raises(JudgeError) as caught:
+            judge.verdict("q", "a", prediction)
+        assert str(caught.value) == refused
+    assert judge.verdict("q", "a", "cached") == Verdict(True, 4)
+    assert len(chat_server.requests) == 2  # the cached verdict's and one refused call; p2 and p3 asked nothing
+    assert _judge(tmp_path).verdict("q", "a", "p2") == Verdict(True, 4)  # a new judge (a new process) asks again
+
+
 def test_a_missing_api_key_is_a_judge_error_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")

@@ -17,7 +17,10 @@ from bench.video import FrameCache, probe
 def test_generation_is_deterministic_and_independent_of_limit(cache_dir, needle_test, tmp_path):
     again = benchmarks.build("needle").load(DataOptions(cache_dir=tmp_path, seed=0, limit=3))
     assert [(s.answer, s.options, s.interval) for s in again] == [(s.answer, s.options, s.interval) for s in needle_test[:3]]
-    assert again[0].videos[0].read_bytes() == needle_test[0].videos[0].read_bytes()
+    # libx264 is not bit-exact from run to run here (decoded pixels differ by up to 3 levels
+    # between two encodes of the same frames in one process), so the pixels are compared
+    first, second = (FrameCache(tmp_path).candidates(s.videos[0], 16, 64).frames for s in (needle_test[0], again[0]))
+    assert np.abs(first.astype(int) - second.astype(int)).max() <= 8
 
 
 def test_train_and_test_splits_are_disjoint(cache_dir, needle_test):

@@ -117,6 +117,16 @@ def test_mdp3_conditions_each_segment_on_the_last_frame_kept_before_it():
     assert mdp3(relevance, features, 2, segment=2).tolist() == [1, 3]
 
 
+def test_mdp3_conditions_on_the_last_frame_in_time_not_the_last_picked():
+    # frames 1 and 2 are identical, 0 and 3 distinct; r = [1, 3, 2.9, 2], segments {0, 1} and {2, 3}, k = 3.
+    # The first segment picks 1 (10 log 3) before 0, so the last frame in time is 1, the last picked 0.
+    # Budget (2, 1) given frame 1: 2 is its duplicate (log 1e-12), so 3 is kept -> [0, 1, 3].
+    # Given frame 0 instead, 2 looks new and 10 log 2.9 > 10 log 2 would keep the duplicate -> [0, 1, 2].
+    # Budget (1, 2) must keep both 2 and 3 beside 1, paying log 1e-12 = -27.6 for the duplicate, so (2, 1) wins.
+    relevance, features = np.array([1.0, 3.0, 2.9, 2.0]), np.eye(3)[[0, 1, 1, 2]]
+    assert mdp3(relevance, features, 3, segment=2).tolist() == [0, 1, 3]
+
+
 def test_mdp3_matches_brute_force_on_one_segment_of_distinct_frames():
     # one segment of 6 frames in general position, k = 2: greedy with a pair is exact when the best
     # single frame belongs to the best pair, which holds here (checked by enumerating all 15 pairs)

@@ -58,3 +58,12 @@ def test_bench_plot_writes_two_pngs_and_says_when_nothing_matches(tmp_path):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     result = CliRunner().invoke(main, ["plot", "--results-dir", str(tmp_path / "results"), "--dataset", "nextqa"])
     assert result.exit_code == 1 and "no result rows match" in result.output
+
+
+def test_a_line_per_protocol_named_by_what_differs(tmp_path):
+    # uniform under seek=exact: 25.0 at k=4, 50.0 at k=8; under keyframe: 50.0 and 100.0
+    cells = [cell("uniform", 4, "1000", seek="exact"), cell("uniform", 8, "1100", seek="exact"),
+             cell("uniform", 4, "1100", seek="keyframe"), cell("uniform", 8, "1111", seek="keyframe")]
+    _, lines = lines_of(plots.accuracy_vs_frames(prepare(read_all(write(tmp_path, *cells)))))
+    assert {label: points for label, (points, _, _) in lines.items()} == {
+        "uniform seek=exact": [[4, 25.0], [8, 50.0]], "uniform seek=keyframe": [[4, 50.0], [8, 100.0]]}

@@ -10,8 +10,34 @@ def test_spec_parses_name_and_sorted_parameters():
     assert str(spec) == "clip:model=m:text=question"
 
 
+@pytest.mark.parametrize("text, params", [
+    ("openai:base_url=http://127.0.0.1:8000/v1:model=m", (("base_url", "http://127.0.0.1:8000/v1"), ("model", "m"))),
+    ("openai:model=org/m:base_url=https://host/v1", (("base_url", "https://host/v1"), ("model", "org/m"))),
+    ("x:a=1:b=c:d", (("a", "1"), ("b", "c:d"))),  # ':d' has no '=' after it, so it stays in b's value
+])
+def test_a_colon_starts_a_parameter_only_where_key_equals_follows(text, params):
+    assert Spec.parse(text).params == params
+
+
+def test_settings_a_class_lists_never_enter_the_canonical_spec():
+    registry = Registry("thing", "bench.selectors")
+
+    @registry.register("served")
+    class Served:
+        """A class with one parameter that changes results and one that does not."""
+
+        settings = ("timeout",)
+
+        def __init__(self, model: str = "m", timeout: float = 10.0) -> None:
+            self.model, self.timeout = model, timeout
+
+    built = registry.build("served:model=n:timeout=2.5")
+    assert built.timeout == 2.5 and built.spec == "served:model=n"
+
+
 @pytest.mark.parametrize("text, message", [
     ("clip:model", "not key=value"),
+    ("clip:model:a=1", "parameter 'model' is not key=value"),
     (":a=1", "no name"),
     ("clip:a=1:a=2", "given twice"),
 ])

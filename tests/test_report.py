@@ -128,3 +128,17 @@ def test_help_documents_the_options():
     assert result.exit_code == 0
     for word in ("--baseline", "--current", "--threshold", "--out", "--resamples", "exit 1", "Example"):
         assert word in result.output
+
+
+def test_cells_of_other_protocols_are_compared_only_with_their_own(tmp_path):
+    # both runs hold uniform at 64 px under seek=exact and under keyframe; only the current run
+    # holds clip under keyframe. exact 1100 -> 1000: 0 -1 0 0 = -25.0; keyframe 1111 -> 1111: +0.0.
+    exact, keyframe = dict(seek="exact", frame_size=64), dict(seek="keyframe", frame_size=64)
+    write(tmp_path / "a", cell("uniform", 8, "1100", **exact), cell("uniform", 8, "1111", **keyframe))
+    write(tmp_path / "b", cell("uniform", 8, "1000", **exact), cell("uniform", 8, "1111", **keyframe), cell("clip", 8, "1", **keyframe))
+    result = invoke("report", "--baseline", tmp_path / "a", "--current", tmp_path / "b", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    lines = [[c.strip() for c in line.strip("|").split("|")] for line in result.stdout.splitlines() if line.startswith("| uniform") or line.startswith("| d ")]
+    assert [line[:6] for line in lines] == [["d", "b", "uniform", "8", "128", "seek=exact size=64"], ["d", "b", "uniform", "8", "128", "seek=keyframe size=64"]]
+    assert [line[-2].split(" [")[0] for line in lines] == ["-25.0", "+0.0"]
+    assert "- d b clip 8 128 seek=keyframe size=64" in (tmp_path / "r" / "report.md").read_text()

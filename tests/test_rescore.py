@@ -99,14 +99,31 @@ def test_judge_errors_are_retried_and_verdicts_come_from_the_cache_after(tmp_pat
     assert rescore(tmp_path / "results", tmp_path / "cache").changed == 0 and len(chat_server.requests) == 2  # cached
 
 
-def test_a_judge_that_now_fails_makes_an_error_row_and_the_command_exits_1(tmp_path, chat_server):
-    write_cell(tmp_path / "results" / "anet.csv", [{**ANET, "sample_id": "a1", "prediction": "red", "correct": "true", "judge_score": "5"}])
-    chat_server.queue.append(Reply(status=500))
+def test_a_judge_that_now_fails_keeps_verdicts_fails_rows_without_one_and_the_command_exits_1(tmp_path, chat_server):
+    write_cell(tmp_path / "results" / "anet.csv", [
+        {**ANET, "sample_id": "a1", "prediction": "red", "correct": "true", "judge_score": "5"},  # judged, not in this cache
+        {**ANET, "sample_id": "a2", "prediction": "blue", "error": "judge: judge-x: timeout after 1 tries"},  # nothing to keep
+    ])
+    chat_server.responder = lambda request: Reply(status=500)
     args = ["rescore", "--results-dir", tmp_path / "results", "--cache-dir", tmp_path / "cache"]
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert result.exit_code == 1 and "1 judge errors" in result.output
-    row = read_cell(tmp_path / "results" / "anet.csv")[1][0]
-    assert (row["error"], row["correct"], row["judge_score"]) == ("judge: judge-x: HTTP 500 after 1 tries", "", "")
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 1 and "1 judge errors, 1 kept their previous verdict because the judge failed" in said
+    assert f"{tmp_path / 'results' / 'anet.csv'}: activitynet-qa:judge_model=judge-x:judge_retries=0 a1: judge: judge-x: HTTP 500 " in said
+    a1, a2 = read_cell(tmp_path / "results" / "anet.csv")[1]
+    assert (a1["error"], a1["correct"], a1["judge_score"], a1["judge_model"]) == ("", "true", "5", "judge-x")
+    assert (a2["error"], a2["correct"], a2["judge_score"]) == ("judge: judge-x: HTTP 500 after 1 tries", "", "")
+
+
+def test_judge_settings_given_to_the_command_replace_the_rows_own(tmp_path, chat_server):
+    # the row's spec asks for 3 retries (4 tries, 1 + 2 + 4 s of backoff); --judge-retries 0 makes it 1 try
+    write_cell(tmp_path / "results" / "anet.csv", [{**ANET, "dataset": "activitynet-qa:judge_model=judge-x:judge_retries=3",
+                                                   "sample_id": "a1", "prediction": "red"}])
+    chat_server.responder = lambda request: Reply(status=500)
+    args = ["rescore", "--results-dir", tmp_path / "results", "--cache-dir", tmp_path / "cache", "--judge-retries", "0"]
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 1 and len(chat_server.requests) == 1
+    assert read_cell(tmp_path / "results" / "anet.csv")[1][0]["error"] == "judge: judge-x: HTTP 500 after 1 tries"
 
 
 def test_rows_just_written_by_a_run_rescore_to_the_same_outcomes(tmp_path, results_dir):

@@ -82,8 +82,8 @@ def test_a_record_cut_short_is_dropped_on_resume(private_cache, results_dir):
     path = cell_path(results_dir, "needle", "uniform", "probe", 4)
     text = path.read_text()
     path.write_text(text[: len(text) - 25])  # the last record loses its tail, as under kill -9
-    writer = CellWriter(path)
-    assert len(writer.done) == 7
+    with CellWriter(path) as writer:  # closed before the run: a writer holds its cell's lock
+        assert len(writer.done) == 7
     assert len(read_all(results_dir)) == 7
     run(_config(private_cache, results_dir))
     data = read_all(results_dir)
@@ -93,7 +93,7 @@ def test_a_record_cut_short_is_dropped_on_resume(private_cache, results_dir):
 def test_an_older_header_gains_the_new_columns_and_keeps_unknown_ones(tmp_path):
     path = tmp_path / "cell.csv"
     path.write_text("sample_id,correct,my_note,error\ns1,true,kept,\n")
-    CellWriter(path)
+    CellWriter(path).close()
     with path.open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[: len(COLUMNS)] == list(COLUMNS) and rows[0]["my_note"] == "kept"

@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from bench.backbones.probe import Probe
+from bench.cli import main
+from bench.labels import read_labels
 from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors
 from bench.results import read_all
@@ -98,6 +101,15 @@ def test_temporal_asks_again_after_an_unusable_reply(chat_server, needle, caches
     assert np.flatnonzero(scores).tolist() == [12] and len(chat_server.requests) == 3
 
 
+@pytest.mark.parametrize("content", ["[]", '{"frames": []}', "```json\n[]\n```", "No caption helps here: []"])
+def test_an_empty_list_means_no_frame_helps_all_scores_zero_and_no_retry(chat_server, needle, caches, content):
+    # the paper's rule: listed frames 1, unlisted 0; listing none is an answer, so 128 zeros
+    chat_server.queue.extend([Reply(content), Reply("[12]")])  # a retry would get [12]
+    selector = selectors.build("temporal:captioner=probe")
+    scores = selector.score(needle[1], needle[0][0])
+    assert scores.tolist() == [0.0] * 128 and len(chat_server.requests) == 1 and selector.dropped == 0
+
+
 def test_temporal_raises_when_no_reply_is_usable(chat_server, needle, caches):
     chat_server.responder = lambda request: Reply("[999, 1000]")
     with pytest.raises(UnusableReply, match="no usable frame list in 2 replies"):
@@ -121,6 +133,24 @@ def test_an_unusable_llm_reply_is_an_error_row_and_the_run_goes_on(chat_server, 
     failed = rows[rows.error != ""]
     assert failed.error.iloc[0].startswith("select: UnusableReply: gpt-4o-mini: no usable frame list in 2 replies")
     assert rows[rows.error == ""].correct.all()  # the others picked the listed shape frames
+
+
+def test_bench_labels_completes_when_the_llm_lists_no_frame(chat_server, cache_dir, tmp_path, needle):
+    chat_server.responder = lambda request: Reply("[]")
+    cache = tmp_path / "cache"  # scores and captions of its own, so no other test's temporal scores are found
+    cache.mkdir()
+    (cache / "needle").symlink_to(cache_dir / "needle")
+    out = tmp_path / "labels.jsonl"
+    args = ["labels", "--dataset", "needle", "--limit", "3", "--candidates", "32", "--spatial", "spatial:scorer=probe",
+            "--temporal", "temporal:captioner=probe", "--out", out, "--cache-dir", cache, "--device", "cpu"]
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0 and len(chat_server.requests) == 3  # one reply per sample, none asked again
+    records = read_labels(out)
+    assert [r.sample_id for r in records] == [s.sample_id for s in needle[0][:3]]
+    for r in records:  # label = (spatial + 0) / 2
+        assert r.temporal == (0.0,) * 32 and len(r.spatial) == 32
+        np.testing.assert_allclose(r.label, np.array(r.spatial) / 2, rtol=1e-6)
+    assert any(max(r.spatial) > 0.5 for r in records)  # the spatial half still carries the shape frames
 
 
 def test_captions_are_cached_per_video_across_questions(chat_server, needle, caches, monkeypatch):

@@ -179,3 +179,41 @@ def test_cli_table_kind_main_as_csv_and_by_only_where_it_applies(tmp_path):
         ["backbone", "frames", "selector", "d"], ["b", "8", "clip", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"]]
     result = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--kind", "ablation", "--by", "category"])
     assert result.exit_code == 2 and "--by works with --kind grid or efficiency" in result.output
+
+
+def test_cells_of_different_protocols_are_never_pooled_and_their_labels_tell_them_apart(tmp_path):
+    # uniform under seek=exact (1000: 25.0) and under keyframe (1100: 50.0) are two cells, and
+    # clip under keyframe (1110: 75.0) is compared with uniform under keyframe: 0 0 +1 0 -> +25.0;
+    # Bin(4, 1/4): P(0) = 81/256 -> +0.0, P(>=3) = 13/256 > 2.5% > P(4) -> +75.0; McNemar 0 vs 1: p = 1.
+    # Pooled, uniform would hold 8 rows for 4 samples; compared with exact, the change would be +50.0.
+    table = build(tmp_path, "grid", cell("uniform", 4, "1000", seek="exact"), cell("uniform", 4, "1100", seek="keyframe"),
+                  cell("clip", 4, "1110", seek="keyframe"), compare="uniform")
+    assert as_lists(table) == [
+        ["dataset", "backbone", "uniform k=4 seek=exact", "uniform k=4 seek=keyframe", "clip k=4 seek=keyframe"],
+        ["d", "b", "25.0", "50.0", "75.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+    ]
+
+
+def test_labels_name_non_default_protocol_parts_and_rows_older_than_the_columns_are_a_cell_of_their_own(tmp_path):
+    # every cell at N=32 and 64 px: both named although they do not vary (in the order N, seek, size,
+    # decoder); the older rows (seek,
+    # frame size and decoder empty) are a cell apart from the new ones at the defaults, shown '?'
+    cells = [cell("uniform", 4, "10", candidates=32, frame_size=64, seek="exact", decoder="pyav"),
+             cell("clip", 4, "11", candidates=32, frame_size=64, seek="keyframe", decoder="decord")]
+    assert list(build(tmp_path / "a", "grid", *cells).columns)[2:] == [
+        "uniform k=4 N=32 seek=exact size=64 decoder=pyav", "clip k=4 N=32 seek=keyframe size=64 decoder=decord"]
+    old_and_new = [cell("uniform", 4, "10"), cell("uniform", 4, "11", seek="exact", frame_size=336, decoder="pyav")]
+    assert as_lists(build(tmp_path / "b", "grid", *old_and_new, compare=None)) == [
+        ["dataset", "backbone", "uniform k=4 seek=? size=? decoder=?", "uniform k=4 seek=exact size=336 decoder=pyav"],
+        ["d", "b", "50.0", "100.0"],
+    ]
+
+
+def test_main_takes_the_baseline_of_the_same_protocol_or_says_there_is_none(tmp_path):
+    # clip at 64 px (1110) against uniform at 64 px (1100): 50.0 -> 75.0 as above; clip at 336 px has no uniform at 336 px
+    cells = [cell("uniform", 8, "1100", frame_size=64), cell("clip", 8, "1110", frame_size=64), cell("clip", 8, "1111", frame_size=336)]
+    assert as_lists(build(tmp_path, "main", *cells)) == [
+        ["backbone", "frames", "selector", "d"],
+        ["b", "8", "clip size=64", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"],
+        ["b", "8", "clip size=336", "no uniform@8 → 100.0"],
+    ]

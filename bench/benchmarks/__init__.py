@@ -9,6 +9,14 @@ spec names another id), and take `--unparsed` (multiple choice, `choice.Multiple
 `--judge-model` (open-ended) as constructor defaults, so those appear in their spec. A
 benchmark whose scoring caches work of its own (the ActivityNet-QA judge) also has
 `use_cache(cache_dir)`: `load` calls it with --cache-dir, `bench rescore` with its own.
+
+A constructor rejects a parameter value it cannot use (a split the benchmark does not have)
+with a RegistryError listing the valid values; `load` raises DataError for a missing, empty
+or malformed annotation file, naming the file, the record or line, and the field.
+
+`--unparsed random` (lmms-eval's random letter for a reply that names no option) is
+lmms-eval parity for NExT-QA, LongVideoBench and EgoSchema only: lmms-eval scores an unparsed
+Video-MME reply wrong, which is the default `wrong` here.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ class Benchmark(Protocol):
     max_new_tokens: int
 
     def load(self, options: DataOptions) -> list[Sample]:
-        """The samples, in a fixed order; at most `options.limit` of them."""
+        """The samples, in a fixed order; the first `options.limit` of them (all when None), cut once with `datafiles.take`."""
 
     def prompt(self, sample: Sample, times: np.ndarray) -> str:
         """The question as the backbone sees it; `times` are the given frames' seconds."""

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import default_root
-from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_json, records, video_root
+from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.judge import DEFAULT_MODEL, Judge, JudgeError
 from bench.records import DataOptions, Outcome, Sample
-from bench.registry import benchmarks
+from bench.registry import RegistryError, benchmarks
 
 HUB, HUB_SPLIT = "lmms-eval/ActivityNetQA", "test"
 TYPES = ("motion", "spatial", "temporal", "yes/no", "color", "object", "location", "number", "other")
@@ -42,8 +42,15 @@ class ActivityNetQA:
     """ActivityNet-QA test: open-ended questions, judged by an LLM (accuracy and a 0-5 score)."""
 
     max_new_tokens = 64
+    settings = ("judge_timeout", "judge_retries")  # change no verdict, so they stay out of the spec
 
     def __init__(self, hf: str = "", judge_model: str = DEFAULT_MODEL, judge_timeout: float = 60.0, judge_retries: int = 3) -> None:
+        if not judge_model.strip():
+            raise RegistryError("judge_model must name a model, not ''")
+        if not judge_timeout > 0:
+            raise RegistryError(f"judge_timeout must be a positive number of seconds, not {judge_timeout}")
+        if judge_retries < 0:
+            raise RegistryError(f"judge_retries must be 0 or more, not {judge_retries}")
         self.hf, self.judge_model = hf, judge_model
         self.judge_timeout, self.judge_retries = judge_timeout, judge_retries
         self._judge: Judge | None = None
@@ -63,15 +70,19 @@ class ActivityNetQA:
             items = self._local(questions, answers)
         else:
             rows, source = read_hub("activitynet-qa", self.hf, HUB, None, HUB_SPLIT, f"no test_q.json under {files.root}")
-            items = [(r, r) for r in records(rows, source)]
-        return [self._sample(question, answer, files) for question, answer in items][: options.limit]
+            items = [(r, r) for r in distinct(records(rows, source), lambda r: r.ident("question_id"), "question_id")]
+        return take([self._sample(question, answer, files) for question, answer in items], options.limit)
 
     @staticmethod
     def _local(questions_path: Path, answers_path: Path) -> list[tuple[Fields, Fields]]:
         """(question record, answer record) pairs joined on question_id, in the questions' order."""
-        by_id = {a.ident("question_id"): a for a in records(read_json(answers_path, list), str(answers_path))}
+        def question_id(record: Fields) -> str:
+            return record.ident("question_id")
+
+        answers = distinct(records(read_json(answers_path, list), str(answers_path)), question_id, "question_id")
+        by_id = {question_id(a): a for a in answers}
         pairs = []
-        for question in records(read_json(questions_path, list), str(questions_path)):
+        for question in distinct(records(read_json(questions_path, list), str(questions_path)), question_id, "question_id"):
             qid = question.ident("question_id")
             if qid not in by_id:
                 raise DataError(f"{question.where}: field 'question_id' {qid!r} has no record in {answers_path}")

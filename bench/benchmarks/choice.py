@@ -5,18 +5,26 @@ order, and stops at the first step that finds anything:
 1. a bare letter: "b", "(B)", "B.", "**B**";
 2. a letter that opens the reply: "B) text", "B. text", "B: text", "b) text";
 3. an explicit phrase: "Answer: B", "The answer is (B)", "option C", "Best option: D";
-4. a bracketed letter anywhere: "... (C) ...";
-5. the text of exactly one option ("the blue door" for B);
-6. a capital standing alone: "I think it's B".
-A step that finds two different letters ("(A) or (B)") makes the reply unparsed rather than
-picking one. No step reads a word's first letter ("Based on the video..." is not B), nor the
-article "A" or the pronoun "I" before a word ("A man opens...").
+4. a letter the reply chooses or calls right: "Among A, B, C, D, I choose C", "Not A, it's B",
+   "B is correct, while A, C and D are not", "(D) is the best";
+5. a bracketed letter anywhere: "... (C) ...";
+6. the text of exactly one option ("the blue door" for B);
+7. a capital standing alone: "I think it's B".
+A step that finds two different letters ("(A) or (B)", "A and C are both plausible") makes
+the reply unparsed rather than picking one. No step reads a word's first letter ("Based on
+the video..." is not B), nor the article "A" or the pronoun "I" before a word ("A man
+opens..."). A benchmark whose questions name a person by a capital (EgoSchema's "C", the
+camera wearer) passes it as `people`: step 7 then skips it before a word too, unless it
+stands in a list of letters, so "C is cutting the onion" is about the wearer, not option C,
+while "A and C are both plausible" still names two options.
 
 lmms-eval's parsers differ per task (MMMU-style for NExT-QA and EgoSchema, "first capital
 A-E" for LongVideoBench, a priority ranking for Video-MME) and fall back to `random.choice`
-when nothing parses. Here one parser serves all, an unparsed reply is wrong with `parse_ok`
-false, and `unparsed="random"` reproduces the random fallback for parity: the letter is drawn
-from a generator seeded by the sample id, so reruns, shards and `bench rescore` agree.
+when nothing parses, except Video-MME's, which scores an unparsed reply wrong. Here one
+parser serves all, an unparsed reply is wrong with `parse_ok` false, and `unparsed="random"`
+reproduces the random fallback: lmms-eval parity for NExT-QA, LongVideoBench and EgoSchema,
+not for Video-MME, where the default `wrong` is parity. The letter is drawn from a generator
+seeded by the sample id, so reruns, shards and `bench rescore` agree.
 """
 
 from __future__ import annotations
@@ -27,20 +35,30 @@ import re
 import numpy as np
 
 from bench.records import Outcome, Sample
+from bench.registry import RegistryError
 
 LETTERS = "ABCDEFGHIJ"
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 UNPARSED = ("wrong", "random")
 
+_LETTER = r"[(\[]?([A-Z])(?![A-Za-z'’])"
+_NOT_LISTED = r"(?![)\]]?(?:\s*,|\s+(?:and|or|nor))\s+[(\[]?[A-Z](?![A-Za-z'’]))"  # "I'd pick A or B" picks neither
 _STEPS = (
     r"^\W*([A-Za-z])\W*$",
-    r"^[^\w(\[]*([A-Z])(?=[.):\]]|\s*(?:\n|$))|^[^\w(\[]*([a-z])[.):\]](?=\s|$)",  # "(B) x" is left to step 4
+    r"^[^\w(\[]*([A-Z])(?=[.):\]]|\s*(?:\n|$))|^[^\w(\[]*([a-z])[.):\]](?=\s|$)",  # "(B) x" is left to step 5
     r"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?([A-Z])(?![A-Za-z])"
     r"|(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?([a-z])(?=[.)\]]|\s*$)",
+    rf"(?i:\bI(?:['’]d|\s+would|\s+will)?\s+(?:choose|pick|select|go\s+with))\s+(?i:option\s+)?{_LETTER}{_NOT_LISTED}"
+    rf"|(?i:\bit(?:['’]s|\s+is|\s+must\s+be))\s+(?i:option\s+)?{_LETTER}{_NOT_LISTED}"
+    # "B is correct", but not the last of a list ("A or B is correct")
+    r"|(?<![A-Za-z'’(\[])(?<![A-Z)\]],\s)(?<![A-Z)\]]\sor\s)(?<![A-Z)\]]\sand\s)"
+    r"[(\[]?([A-Z])[)\]]?\s+is\s+(?:the\s+)?(?:correct|right|best)\b",
     r"[(\[]([A-Z])[)\]]",
 )
-_ALONE = re.compile(r"(?<![A-Za-z'])([A-Z])(?![A-Za-z'])")
+_ALONE = re.compile(r"(?<![A-Za-z'’])([A-Z])(?![A-Za-z'’])")
 _WORD_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\b)[a-z]")  # "A man", "I think"; not "A and C"
+_PERSON_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\s+[(\[]?[A-Z](?![A-Za-z'’]))[a-z]")  # "C and the woman"; not "C and D"
+_LISTED = re.compile(r"(?<![A-Za-z'’])[A-Z][)\]]?(?:\s*,|\s+(?:and|or|nor))\s+[(\[]?$")  # "A and " before a capital
 
 
 def format_options(options: tuple[str, ...]) -> str:
@@ -53,8 +71,12 @@ def with_options(question: str, options: tuple[str, ...]) -> str:
     return f"{question}\n{format_options(options)}" if options else question
 
 
-def parse_choice(text: str, options: tuple[str, ...]) -> str | None:
-    """The option letter `text` answers with, or None when it names none or several."""
+def parse_choice(text: str, options: tuple[str, ...], people: str = "") -> str | None:
+    """The option letter `text` answers with, or None when it names none or several.
+
+    `people`: capitals that name a person in the questions (EgoSchema's "C"); standing alone
+    before a word they are that person, not an option.
+    """
     valid = set(LETTERS[: len(options)])
     reply = text.strip()
     if not reply or not valid:
@@ -67,9 +89,16 @@ def parse_choice(text: str, options: tuple[str, ...]) -> str | None:
     named = _options_named(reply, options)
     if named:
         return LETTERS[named[0]] if len(named) == 1 else None
-    alone = {m.group(1) for m in _ALONE.finditer(reply)
-             if not (m.group(1) in "AI" and _WORD_AFTER.match(reply, m.end()))} & valid
+    alone = {m.group(1) for m in _ALONE.finditer(reply) if not _is_word(reply, m, people)} & valid
     return alone.pop() if len(alone) == 1 else None
+
+
+def _is_word(reply: str, match: re.Match, people: str) -> bool:
+    """Whether a capital standing alone is a word: the article "A" or "I" before a word, or a person's name."""
+    letter, end = match.group(1), match.end()
+    if letter in "AI" and _WORD_AFTER.match(reply, end):
+        return True
+    return letter in people and bool(_PERSON_AFTER.match(reply, end)) and not _LISTED.search(reply, 0, match.start())
 
 
 def _options_named(reply: str, options: tuple[str, ...]) -> list[int]:
@@ -83,7 +112,7 @@ def _options_named(reply: str, options: tuple[str, ...]) -> list[int]:
 def unparsed_mode(value: str) -> str:
     """`value` if it is one of UNPARSED; a benchmark's constructor checks its `unparsed` with this."""
     if value not in UNPARSED:
-        raise ValueError(f"unparsed must be one of {', '.join(UNPARSED)}, not {value!r}")
+        raise RegistryError(f"unparsed must be one of {', '.join(UNPARSED)}, not {value!r}")
     return value
 
 
@@ -92,12 +121,12 @@ def random_letter(sample: Sample) -> str:
     return LETTERS[random.Random(f"unparsed:{sample.sample_id}").randrange(len(sample.options))]
 
 
-def score_choice(sample: Sample, prediction: str, unparsed: str = "wrong") -> Outcome:
+def score_choice(sample: Sample, prediction: str, unparsed: str = "wrong", people: str = "") -> Outcome:
     """Right iff the parsed letter is the answer; unparsed is wrong (or a seeded random letter), parse_ok False.
 
     `correct` is None where the answer is hidden (EgoSchema's full set: its server scores it).
     """
-    parsed = parse_choice(prediction, sample.options)
+    parsed = parse_choice(prediction, sample.options, people)
     ok = parsed is not None
     if not ok and unparsed == "random":
         parsed = random_letter(sample)
@@ -111,6 +140,7 @@ class MultipleChoice:
 
     unparsed = "wrong"
     instruction = INSTRUCTION  # the line after the options; a benchmark's own protocol may change it
+    people = ""  # capitals the questions use for a person (see parse_choice)
 
     def prompt(self, sample: Sample, times: np.ndarray) -> str:
         """The question, its lettered options, then the instruction."""
@@ -118,8 +148,8 @@ class MultipleChoice:
 
     def parse(self, text: str, sample: Sample) -> str | None:
         """The option letter in `text`, or None."""
-        return parse_choice(text, sample.options)
+        return parse_choice(text, sample.options, self.people)
 
     def score(self, sample: Sample, prediction: str) -> Outcome:
         """The outcome of one raw prediction."""
-        return score_choice(sample, prediction, self.unparsed)
+        return score_choice(sample, prediction, self.unparsed, self.people)

@@ -17,6 +17,12 @@ Videos: `<q_uid>.mp4`, found by file name.
 Prompt (lmms-eval's `egoschema`, whose post-prompt is forced whenever options exist):
     "{question}\\nA. {option 0}\\n...\\nE. {option 4}\\nAnswer with the option's letter from the given choices directly."
 Metric: accuracy on the subset (lmms-eval's `score`); the full set is scored by the server.
+
+Parsing: the shared parser (`choice.parse_choice`), told that "C" names the camera wearer, as
+the questions and options do ("what is C doing?"): a reply "C is cutting the onion, so..."
+is not read as option C, while "C", "(C)", "C is correct" and "the answer is C" still are.
+An unparsed reply is wrong by default; `--unparsed random` is lmms-eval parity here
+(lmms-eval draws a random letter for EgoSchema).
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ from pathlib import Path
 from typing import Iterable
 
 from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
-from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_json, records, video_root
+from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.records import DataOptions, Sample
-from bench.registry import benchmarks
+from bench.registry import RegistryError, benchmarks
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +46,11 @@ class EgoSchema(MultipleChoice):
     """EgoSchema: the 500-question subset with public answers, or the full set for its evaluation server."""
 
     max_new_tokens = 16
+    people = "C"  # the camera wearer: "C is cutting the onion" does not answer C
 
     def __init__(self, split: str = "subset", hf: str = "", unparsed: str = "wrong") -> None:
         if split not in HUB_CONFIGS:
-            raise ValueError(f"egoschema: split must be subset or full, not {split!r}")
+            raise RegistryError(f"split must be one of {', '.join(HUB_CONFIGS)}, not {split!r}")
         self.split, self.hf, self.unparsed = split, hf, unparsed_mode(unparsed)
 
     def load(self, options: DataOptions) -> list[Sample]:
@@ -57,13 +64,13 @@ class EgoSchema(MultipleChoice):
         else:
             rows, source = read_hub("egoschema", self.hf, HUB, HUB_CONFIGS[self.split], "test", f"no questions.json under {files.root}")
             items = [(r.ident("video_idx"), r.text("question"), r.lettered("option"), self._hub_answer(r))
-                     for r in records(rows, source)]
-        return [self._sample(uid, question, choices, answer, files) for uid, question, choices, answer in items][: options.limit]
+                     for r in distinct(records(rows, source), lambda r: r.ident("video_idx"), "video_idx")]
+        return take([self._sample(uid, question, choices, answer, files) for uid, question, choices, answer in items], options.limit)
 
     def _local(self, questions_path: Path, answers_path: Path | None) -> list[tuple[str, str, tuple[str, ...], str]]:
         """(q_uid, question, options, answer letter or "") from the published files."""
-        items = [(r.text("q_uid"), r.text("question"), tuple(r.text(f"option {i}") for i in range(5)))
-                 for r in records(read_json(questions_path, list), str(questions_path))]
+        found = distinct(records(read_json(questions_path, list), str(questions_path)), lambda r: r.text("q_uid"), "q_uid")
+        items = [(r.text("q_uid"), r.text("question"), tuple(r.text(f"option {i}") for i in range(5))) for r in found]
         if answers_path is None:  # the full set: answers hidden
             return [(uid, question, choices, "") for uid, question, choices in items]
         answers = self._answers(answers_path)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.benchmarks.choice import INSTRUCTION, LETTERS, MultipleChoice, unparsed_mode
-from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_json, records, video_root
+from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
@@ -46,7 +46,8 @@ class LongVideoBench(MultipleChoice):
             rows, source = read_json(local, list), str(local)
         else:
             rows, source = read_hub("longvideobench", self.hf, HUB, None, HUB_SPLIT, f"no {ANNOTATIONS} under {files.root}")
-        return [self._sample(record, files) for record in records(rows, source)][: options.limit]
+        found = distinct(records(rows, source), lambda r: r.ident("id"), "id")
+        return take([self._sample(record, files) for record in found], options.limit)
 
     def _sample(self, record: Fields, files: DataFiles) -> Sample:
         if record.has("candidates"):

@@ -11,6 +11,14 @@ Everything follows from (seed, split, index): sample i is the same whatever `--l
 the cache on first use and reused after. The colours are far apart in RGB and the background
 has no saturation, so the `probe` backbone can read them back from the decoded pixels.
 
+`--limit` is how many samples are generated (40 without it). Each video and its annotation
+(a small JSON file) are written to a temporary name and renamed, annotation last, so a killed
+run leaves no half file behind. An annotation that is cut short or unreadable, or whose
+video is gone, is regenerated with the video, and the load logs one warning listing them. A
+video that is present but damaged is left to the decoder, which makes its rows error rows
+naming the file (delete it to have it generated again). A cache dir that cannot be written is
+a DataError naming it.
+
 Prompt: "{question}\\nA. {colour}\\n...\\nE. {colour}\\nAnswer with the option's letter from
 the given choices directly."
 """
@@ -18,6 +26,7 @@ the given choices directly."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -26,8 +35,11 @@ import numpy as np
 
 from bench.cache import atomic_write_text
 from bench.benchmarks.choice import MultipleChoice
+from bench.datafiles import DataError, take
 from bench.records import DataOptions, Sample
-from bench.registry import benchmarks
+from bench.registry import RegistryError, benchmarks
+
+log = logging.getLogger(__name__)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -44,6 +56,8 @@ FPS = 8
 WIDTH, HEIGHT = 160, 120
 VISIBLE_SHARE = 0.03
 SPLITS = {"train": 1, "test": 2}
+COUNT = 40  # samples generated without --limit
+TRUTH = ("colour", "shape", "duration", "interval", "distractors", "answer_position")  # the keys of an annotation
 
 
 def _shape_mask(kind: str, size: int) -> np.ndarray:
@@ -111,21 +125,31 @@ class Needle(MultipleChoice):
 
     def __init__(self, split: str = "test") -> None:
         if split not in SPLITS:
-            raise ValueError(f"needle: split must be one of {', '.join(SPLITS)}, not {split!r}")
+            raise RegistryError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         self.split = split
 
     def load(self, options: DataOptions) -> list[Sample]:
-        count = 40 if options.limit is None else options.limit
+        count = COUNT if options.limit is None else options.limit
         root = Path(options.cache_dir) / "needle" / f"seed{options.seed}" / self.split
-        return [self._sample(root, options.seed, i) for i in range(count)]
+        damaged: list[str] = []
+        try:
+            samples = [self._sample(root, options.seed, i, damaged) for i in range(count)]
+        except OSError as exc:  # read-only, full, or a file where a folder should be
+            raise DataError(f"needle: cannot write the generated videos under {options.cache_dir} "
+                            f"({exc.strerror or exc}: {exc.filename or root}); pass --cache-dir a writable folder") from None
+        if damaged:
+            log.warning("needle: regenerated %d sample(s) under %s whose cached files were damaged: %s",
+                        len(damaged), root, "; ".join(damaged))
+        return take(samples, options.limit)
 
-    def _sample(self, root: Path, seed: int, i: int) -> Sample:
+    def _sample(self, root: Path, seed: int, i: int, damaged: list[str]) -> Sample:
         video, record = root / f"{i:05d}.mp4", root / f"{i:05d}.json"
-        if video.exists() and record.exists():
-            truth = json.loads(record.read_text())
-        else:
+        truth, problem = _cached_truth(video, record)
+        if truth is None:
+            if problem:
+                damaged.append(problem)
             truth = write_video(video, np.random.default_rng([seed, SPLITS[self.split], i]))
-            atomic_write_text(record, json.dumps(truth))
+            atomic_write_text(record, json.dumps(truth))  # last, so a record means its video is whole
         options = list(truth["distractors"])
         options.insert(truth["answer_position"], truth["colour"])
         return Sample(
@@ -141,3 +165,18 @@ class Needle(MultipleChoice):
             interval=(truth["interval"][0], truth["interval"][1]),
         )
 
+
+def _cached_truth(video: Path, record: Path) -> tuple[dict | None, str]:
+    """The cached annotation of a generated sample, else None and what is wrong ("" when nothing was cached)."""
+    if not record.exists():
+        return None, ""
+    try:
+        truth = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: cut short (JSONDecodeError) or not UTF-8
+        return None, f"{record.name} is unreadable ({exc})"
+    missing = [key for key in TRUTH if key not in truth] if isinstance(truth, dict) else list(TRUTH)
+    if missing:
+        return None, f"{record.name} lacks {', '.join(missing)}"
+    if not video.exists():
+        return None, f"{video.name} is gone"
+    return truth, ""

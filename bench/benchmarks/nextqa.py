@@ -24,11 +24,12 @@ descriptive (D*), the paper's Acc@C / Acc@T / Acc@D. Metric: accuracy over the o
 from __future__ import annotations
 
 from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
-from bench.datafiles import DataError, DataFiles, Fields, read_csv, read_hub, records, video_root
+from bench.datafiles import DataError, DataFiles, Fields, distinct, read_csv, read_hub, records, take, video_root
 from bench.records import DataOptions, Sample
-from bench.registry import benchmarks
+from bench.registry import RegistryError, benchmarks
 
 HUB, HUB_CONFIG, HUB_SPLITS = "lmms-eval/NExTQA", "MC", ("test",)
+SPLITS = ("val", "test")
 GROUPS = {"CW": "causal", "CH": "causal", "TN": "temporal", "TC": "temporal", "TP": "temporal",
           "DB": "descriptive", "DC": "descriptive", "DL": "descriptive", "DO": "descriptive"}
 
@@ -40,21 +41,22 @@ class NextQA(MultipleChoice):
     max_new_tokens = 32
 
     def __init__(self, split: str = "val", hf: str = "", unparsed: str = "wrong") -> None:
-        if split not in ("val", "test"):
-            raise ValueError(f"nextqa: split must be val or test, not {split!r}")
+        if split not in SPLITS:
+            raise RegistryError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         self.split, self.hf, self.unparsed = split, hf, unparsed_mode(unparsed)
 
     def load(self, options: DataOptions) -> list[Sample]:
         files = DataFiles(video_root(options.data_root, "nextqa"))
         local = None if self.hf else files.find(f"{self.split}.csv", hint="nextqa")
         if local:
-            rows, source = read_csv(local), str(local)
+            found = read_csv(local)
         else:
             missing = f"no {self.split}.csv under {files.root}"
             if self.split not in HUB_SPLITS and not self.hf:
                 raise DataError(f"nextqa: {missing}, and the hub's multiple-choice NExT-QA ({HUB}) has no {self.split} split")
-            rows, source = read_hub("nextqa", self.hf, HUB, HUB_CONFIG, self.split, missing)
-        return [self._sample(record, files) for record in records(rows, source)][: options.limit]
+            found = records(*read_hub("nextqa", self.hf, HUB, HUB_CONFIG, self.split, missing))
+        found = distinct(found, lambda r: f"{r.ident('video')}_{r.ident('qid')}", "video and qid")
+        return take([self._sample(record, files) for record in found], options.limit)
 
     def _sample(self, record: Fields, files: DataFiles) -> Sample:
         video, kind = record.ident("video"), record.text("type")

@@ -14,15 +14,30 @@ Prompts: the Video-MME authors' two templates, which lmms-eval quotes:
     subtitles=true:    "This video's subtitles are listed below: \\n{subtitle lines}\\nSelect the best answer to the following
                         multiple-choice question based on the video and the subtitles. Respond with only the letter
                         (A, B, C, or D) of the correct option.\\n{question}\\nA. ...\\nD. ...\\nThe best answer is:"
-(each a single line). The subtitle lines are those of the cues shown at the time of any frame
-the backbone is given (start <= t < end), in time order, without their <font> markup; a
-video without a subtitle file gets "No subtitles available", as in lmms-eval. lmms-eval's
-no-subtitle default departs from the authors' (it keeps "and the subtitles" and ends with
-"Answer with the option's letter..."); it also picks subtitles at 32 uniform frames whatever
-the backbone sees, where here they follow the frames the selector chose.
+(each a single line). lmms-eval's no-subtitle default departs from the authors' (it keeps
+"and the subtitles" and ends with "Answer with the option's letter..."); it also picks
+subtitles at 32 uniform frames whatever the backbone sees, where here they follow the frames
+the selector chose.
 
-Columns: `duration_group` short/medium/long; `category` the task type (12); `domain` the
-domain (6). Metric: accuracy, by duration, domain and task type (lmms-eval's breakdowns).
+Subtitles: the published .srt files wrap each cue's text in markup
+(`<font color="white" size=".72c">...</font>`). A cue is a block between blank lines holding a
+`hh:mm:ss,mmm --> hh:mm:ss,mmm` line (a dot before the milliseconds is read too); its text is
+what follows that line with every `<...>` tag removed, its lines joined by single spaces.
+Cues left empty are dropped. The prompt lists, one a line and in time order, each cue shown
+at the time of any frame the backbone is given (start <= t < end), once however many frames
+fall in it. A video without a subtitle file gets "No subtitles available", as in lmms-eval.
+A block without a timing line stops the load with a DataError naming the file and the cue;
+bytes that are not UTF-8 are read as U+FFFD rather than stopping the run.
+
+Unparsed replies: lmms-eval scores a Video-MME reply it cannot parse as wrong (its parser
+returns ""), so here the default `unparsed=wrong` is lmms-eval parity and `--unparsed random`
+is not: it departs from lmms-eval for this benchmark alone (for NExT-QA, LongVideoBench and
+EgoSchema, lmms-eval draws a random letter and `random` is the parity setting).
+
+Columns: `duration_group` short/medium/long; `category` the task type (12); `sub_category`
+the sub-category (30, e.g. "Humanity & History"); `domain` the domain (6). Metric: accuracy,
+by duration, domain, sub-category and task type (lmms-eval's breakdowns; `bench table --by
+sub_category`).
 """
 
 from __future__ import annotations
@@ -34,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.benchmarks.choice import LETTERS, MultipleChoice, format_options, unparsed_mode
-from bench.datafiles import DataError, DataFiles, Fields, read_hub, read_parquet, records, video_root
+from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_parquet, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
@@ -66,7 +81,8 @@ class VideoMME(MultipleChoice):
             rows, source = read_parquet(local), str(local)
         else:
             rows, source = read_hub("videomme", self.hf, HUB, HUB_CONFIG, HUB_SPLIT, f"no {ANNOTATIONS} under {files.root}")
-        samples = [self._sample(record, files) for record in records(rows, source)][: options.limit]
+        found = distinct(records(rows, source), lambda r: r.ident("question_id"), "question_id")
+        samples = take([self._sample(record, files) for record in found], options.limit)
         for path in {s.subtitles for s in samples if s.subtitles}:
             cues(path)  # a malformed subtitle file stops the run here, not in the middle of answering
         return samples
@@ -91,6 +107,7 @@ class VideoMME(MultipleChoice):
             category=record.text("task_type"),
             duration_group=duration,
             domain=record.text("domain"),
+            sub_category=record.text("sub_category"),
             subtitles=files.find(f"{video}.srt") if self.subtitles else None,
         )
 

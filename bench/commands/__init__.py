@@ -21,9 +21,18 @@ err = Console(stderr=True)  # progress and logs
 out = Console()  # tables
 
 
+class BadInput(click.ClickException):
+    """Input the user must fix (a malformed annotation file, a results file another run holds): exit 2."""
+
+    exit_code = 2
+
+
 def words(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
-    """A comma-separated option as a tuple of its non-empty items."""
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    """A comma-separated option as a tuple of its non-empty items; given but empty is an error."""
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    if value is not None and not items:
+        raise click.BadParameter(f"{value!r} names nothing: give one or more comma-separated names (see `bench list`)")
+    return items
 
 
 def ints(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -59,14 +68,14 @@ class RichReporter:
 
 
 # Options several commands take, defined once so they are spelled and explained the same everywhere.
-CANDIDATES = click.option("--candidates", default=128, show_default=True, help="Candidate pool N decoded per video.")
-SEED = click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies.")
-LIMIT = click.option("--limit", type=int, default=None, help="At most this many samples per dataset.")
+CANDIDATES = click.option("--candidates", type=click.IntRange(min=1), default=128, show_default=True, help="Candidate pool N decoded per video.")
+SEED = click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies (qframe).")
+LIMIT = click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many samples per dataset [default: all].")
 DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
-RESULTS_DIR = click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Where the per-cell CSVs go.")
-CACHE_DIR = click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Frames, scores, embeddings, captions, verdicts, generated data [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
+RESULTS_DIR = click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True, help="Where the per-cell CSVs go.")
+CACHE_DIR = click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), envvar="FRAMEBENCH_CACHE", default=None, help="Frames, scores, embeddings, captions, verdicts, generated data [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-FRAME_SIZE = click.option("--frame-size", default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
+FRAME_SIZE = click.option("--frame-size", type=click.IntRange(min=1), default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
 SEEK = click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off.")
 DECODER = click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames.")
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
@@ -94,14 +103,20 @@ def run_grid(**kwargs):
     from bench.cache import default_root
     from bench.datafiles import DataError
     from bench.registry import RegistryError
+    from bench.results import ResultsBusy, ResultsConflict, ResultsError
     from bench.runner import RunConfig, run
 
     kwargs["cache_dir"] = kwargs["cache_dir"] or default_root()
+    too_many = [k for k in kwargs["frames"] if k > kwargs["candidates"]]
+    if too_many:
+        raise click.BadParameter(f"k={too_many[0]} is more than --candidates {kwargs['candidates']}: pick at most N frames, or raise --candidates", param_hint="--frames")
     try:
         summary = run(RunConfig(**kwargs), RichReporter())
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
-    except DataError as exc:  # a malformed annotation file: the message names file, record and field
+    except (DataError, ResultsBusy, ResultsConflict) as exc:  # the message names the file, and record and field where there is one
+        raise BadInput(str(exc)) from None
+    except ResultsError as exc:  # a full or read-only results dir: the message names the path
         raise click.ClickException(str(exc)) from None
     err.print(
         f"run {summary.run_id}: {summary.written} rows written ({summary.errors} errors), {summary.skipped} already done; "
@@ -110,6 +125,16 @@ def run_grid(**kwargs):
     for example in summary.error_examples:
         err.print(f"  [red]error[/red] {example}")
     return summary
+
+
+def read_results(results_dir: Path):
+    """Every row under `results_dir`; a value its column cannot hold exits 2 naming file, line and column."""
+    from bench.results import ResultsError, read_all
+
+    try:
+        return read_all(results_dir)
+    except ResultsError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def show_table(frame, fmt: str, out_path: Path | None = None) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bench.commands import grid_options, run_grid, setup_logging, show_table
+from bench.commands import grid_options, read_results, run_grid, setup_logging, show_table
 
 SELECTORS, FRAMES = ("uniform", "oracle"), (4, 8, 16)
 
@@ -25,10 +25,9 @@ def command(videos: int, verbose: bool, **kwargs) -> None:
       bench demo --results-dir results
     """
     from bench import tables
-    from bench.results import read_all
 
     setup_logging(verbose)
     summary = run_grid(datasets=("needle",), selectors=SELECTORS, backbones=("probe",), frames=FRAMES, limit=videos, **kwargs)
     shown = tables.Filters(datasets=("needle",), backbones=("probe",), selectors=SELECTORS, frames=FRAMES)
-    show_table(tables.build("grid", read_all(kwargs["results_dir"]), shown, tables.Options(compare="uniform")), "rich")
+    show_table(tables.build("grid", read_results(kwargs["results_dir"]), shown, tables.Options(compare="uniform")), "rich")
     sys.exit(1 if summary.errors else 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, RichReporter, err, options, setup_logging, words
+from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, options, setup_logging, words
 
 
 @click.command("labels")
@@ -27,6 +27,7 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
       bench labels --dataset needle:split=train --spatial spatial:scorer=probe --temporal temporal:captioner=probe --out labels.jsonl
     """
     from bench.cache import default_root
+    from bench.datafiles import DataError
     from bench.labels import make_labels, manifest_samples
     from bench.records import DataOptions
     from bench.registry import RegistryError, benchmarks
@@ -35,15 +36,19 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
     setup_logging(verbose)
     if not datasets and not manifest:
         raise click.UsageError("give --dataset, --manifest or both")
+    if out.suffix not in (".jsonl", ".parquet"):
+        raise click.BadParameter(f"{str(out)!r} must end in .jsonl or .parquet, e.g. {out.stem or 'labels'}.jsonl", param_hint="--out")
     cache_dir = cache_dir or default_root()
     options = DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed, limit=limit)
     try:
-        samples = [s for d in datasets for s in benchmarks.build(d).load(options)[:limit]]
+        samples = [s for d in datasets for s in benchmarks.build(d).load(options)]
         if manifest:
             samples += manifest_samples(manifest)[:limit]
         summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter())
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
+    except DataError as exc:
+        raise BadInput(str(exc)) from None
     err.print(f"labels: {summary.written} written, {summary.skipped} already in {out}, {len(summary.errors)} failed")
     for line in summary.errors[:5]:
         err.print(f"  [red]error[/red] {line}")

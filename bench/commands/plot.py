@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from bench.commands import read_results, setup_logging
 from bench.commands.table import filter_options
 
 
@@ -25,10 +26,10 @@ def command(compare: str, out: Path, results_dir: Path, **filters) -> None:
     """
     from bench import plots, tables
     from bench.cells import TableError, prepare
-    from bench.results import read_all
 
+    setup_logging(False)
     try:
-        data = tables.select(read_all(results_dir), tables.Filters(**filters))
+        data = tables.select(read_results(results_dir), tables.Filters(**filters))
         if data.empty:
             raise TableError("no result rows match")
         figures = plots.figures(prepare(data), compare=compare)

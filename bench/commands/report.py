@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import err, show_table
+from bench.commands import BadInput, err, setup_logging, show_table
 
 _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 
@@ -24,7 +24,8 @@ def command(baseline: Path, current: Path, threshold: float, out: Path, resample
 
     A regression is a cell whose accuracy dropped by more than --threshold points with a 95%
     paired bootstrap interval wholly below zero. Writes report.md and a self-contained
-    report.html (figures embedded) under --out and prints the comparison.
+    report.html (figures embedded) under --out and prints the comparison. A results file
+    holding a value its column cannot hold exits 2 naming file, line and column.
 
     \b
     Example:
@@ -32,11 +33,15 @@ def command(baseline: Path, current: Path, threshold: float, out: Path, resample
     """
     from bench import report as reports
     from bench.cells import TableError
+    from bench.results import ResultsError
 
+    setup_logging(False)
     try:
         made = reports.make(baseline, current, out, threshold, resamples, seed)
     except TableError as exc:
         raise click.ClickException(str(exc)) from None
+    except ResultsError as exc:  # exit 2, so that it is never taken for a regression (exit 1)
+        raise BadInput(str(exc)) from None
     if not made.lines:
         raise click.ClickException(f"no cell is in both {baseline} and {current}: nothing to compare")
     show_table(reports.table(made), "md")

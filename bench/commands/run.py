@@ -18,7 +18,7 @@ from bench.commands import DATA_ROOT, LIMIT, grid_options, ints, run_grid, setup
 @DATA_ROOT
 @click.option("--weights", type=click.Choice(["pretrained", "random"]), default="pretrained", show_default=True, help="random builds full-size backbones with random weights, for timing without downloads.")
 @click.option("--shard", default="0/1", show_default=True, callback=shard, help="Run only samples I, I+N, ...: I/N, for N parallel jobs.")
-@click.option("--unparsed", type=click.Choice(["wrong", "random"]), default="wrong", show_default=True, help="A multiple-choice reply naming no option counts wrong, or gets a random letter seeded by the sample id (lmms-eval parity); parse_ok is false either way.")
+@click.option("--unparsed", type=click.Choice(["wrong", "random"]), default="wrong", show_default=True, help="A multiple-choice reply naming no option counts wrong, or gets a random letter seeded by the sample id (lmms-eval parity on NExT-QA, LongVideoBench and EgoSchema; lmms-eval scores Video-MME's wrong); parse_ok is false either way.")
 @click.option("--judge-model", default="gpt-4o-mini", show_default=True, help="LLM judging open-ended answers (ActivityNet-QA) at OPENAI_BASE_URL with OPENAI_API_KEY; rows record it.")
 @grid_options
 def command(verbose: bool, **kwargs) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import err
+from bench.commands import err, read_results
 
 
 @click.command("submission")
@@ -30,7 +30,6 @@ def command(results_dir: Path, dataset: str, selector: str, backbone: str, frame
     """
     from bench.benchmarks.egoschema import submission
     from bench.registry import RegistryError, Spec, backbones, benchmarks
-    from bench.results import read_all
     from bench.selectors import plan
 
     try:
@@ -40,7 +39,7 @@ def command(results_dir: Path, dataset: str, selector: str, backbone: str, frame
     parsed = Spec.parse(spec)
     if parsed.name != "egoschema" or parsed.get("split") != "full":
         raise click.UsageError(f"--dataset must be an egoschema:split=full spec, not {dataset!r}")
-    data = read_all(results_dir)
+    data = read_results(results_dir)
     rows = data[(data.dataset == spec) & (data.selector == chosen) & (data.backbone == model) & (data.frames == frames)]
     if rows.empty:
         raise click.ClickException(f"no rows of {spec} x {chosen} x {model} x k={frames} under {results_dir}")

@@ -7,7 +7,7 @@ from typing import Callable
 
 import click
 
-from bench.commands import ints, show_table, words
+from bench.commands import ints, read_results, setup_logging, show_table, words
 
 
 def filter_options(command: Callable) -> Callable:
@@ -41,6 +41,9 @@ def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path 
     Accuracy is a percentage of the rows without an error; error rows (judge failures among
     them) and unparsed replies are counted in brackets. Every change against the baseline
     carries a 95% paired bootstrap interval and, for multiple choice, an exact McNemar p.
+    Cells run with another candidate pool, seek mode, frame size or decoder stay apart and
+    are labelled with it. Records cut short and repeated header lines are skipped and said
+    on stderr; a value a column cannot hold exits 2 naming file, line and column.
 
     \b
     Examples:
@@ -50,13 +53,13 @@ def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path 
       bench table --by duration --dataset videomme --compare uniform
     """
     from bench import tables
-    from bench.results import read_all
 
+    setup_logging(False)
     if by and kind not in ("grid", "efficiency"):
         raise click.UsageError("--by works with --kind grid or efficiency")
     options = tables.Options(compare if kind == "grid" else compare or "uniform", by, resamples, seed)
     try:
-        table = tables.build(kind, read_all(results_dir), tables.Filters(**filters), options)
+        table = tables.build(kind, read_results(results_dir), tables.Filters(**filters), options)
     except tables.TableError as exc:
         raise click.ClickException(f"{results_dir}: {exc}") from None
     show_table(table, fmt, out)

@@ -43,13 +43,15 @@ class SelectorPlan:
     pick: str  # a key of pick.PICKS
 
 
-def plan(text: str) -> SelectorPlan:
+def plan(text: str, **defaults: object) -> SelectorPlan:
     """Parse a selector spec; `pick=` is generic, every other parameter is the selector's own.
 
     Scores do not depend on the pick, so `clip` and `clip:pick=topk` share cached scores.
+    `defaults` fill parameters the spec leaves out where the selector takes them: `bench run
+    --seed 3` makes `qframe` draw with seed 3, and its spec says `qframe:seed=3`.
     """
     spec = Spec.parse(text)
-    scorer = selectors.canonical(spec.without("pick"))
+    scorer = selectors.canonical(spec.without("pick"), **defaults)
     cls = selectors.get(spec.name)
     default = cls.pick
     pick = spec.get("pick") or default

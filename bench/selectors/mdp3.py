@@ -79,7 +79,8 @@ def mdp3(relevance: np.ndarray, features: np.ndarray, k: int, segment: int = 32,
             for j in range(len(picks) + 1):
                 total = value + gains[j]
                 if kept + j not in extended or total > extended[kept + j][0]:
-                    extended[kept + j] = (total, trace + tuple(picks[:j]))
+                    # in time order, so that trace[-1] is the last frame kept before the next segment
+                    extended[kept + j] = (total, trace + tuple(sorted(picks[:j])))
         best = extended
     return np.sort(np.array(best[k][1], dtype=np.int64))
 

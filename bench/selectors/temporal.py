@@ -7,9 +7,12 @@ and the question and lists the most helpful frames; listed frames score 1, the r
 Captions do not depend on the question and are cached per video and captioner. Departures:
 the paper's prompts are unpublished; here each caption carries its time in seconds and the
 question its lettered options, and the reply must be JSON (a bare list, or an object
-holding one, fenced or not). Out-of-range, duplicate and non-integer entries are dropped
-and counted (`dropped`, and a log line); a reply with no usable index is asked again up to
-`retries` times and then raises `UnusableReply`, which the runner turns into an error row.
+holding one, fenced or not). An empty list is an answer, not a failure: when no caption
+helps, the LLM lists nothing, and by the paper's rule every unlisted frame scores 0, so
+the scores are all zero. Out-of-range, duplicate and non-integer entries are dropped and
+counted (`dropped`, and a log line); a reply with no list, or whose entries are all
+dropped, is asked again up to `retries` times and then raises `UnusableReply`, which the
+runner turns into an error row.
 """
 
 from __future__ import annotations
@@ -49,12 +52,12 @@ class UnusableReply(ValueError):
 class Listed:
     """The frames a reply lists."""
 
-    indices: tuple[int, ...]  # distinct, in range, in the reply's order
+    indices: tuple[int, ...]  # distinct, in range, in the reply's order; () when the reply is []
     dropped: int  # entries left out: out of range, repeated or not an integer
 
 
 def parse_listed(text: str, n: int) -> Listed:
-    """The frame indices in an LLM reply: a JSON list, or an object holding one, in a code fence or not."""
+    """The frame indices in an LLM reply: a JSON list (possibly empty), or an object holding one, in a code fence or not."""
     fenced = FENCE.search(text)
     body = (fenced.group(1) if fenced else text).strip()
     starts = [i for i in (body.find("["), body.find("{")) if i >= 0]
@@ -71,7 +74,7 @@ def parse_listed(text: str, n: int) -> Listed:
         raise UnusableReply(f"the reply is JSON but not a list: {text[:80]!r}")
     whole = [int(v) for v in value if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()]
     kept = tuple(dict.fromkeys(i for i in whole if 0 <= i < n))
-    if not kept:
+    if value and not kept:  # it meant to list frames and none of them is one; [] lists none on purpose
         raise UnusableReply(f"the reply lists no frame between 0 and {n - 1}: {text[:80]!r}")
     return Listed(kept, len(value) - len(kept))
 

@@ -1,0 +1,1 @@
+"""Fault injection: every failure path of issue 10, each with its exact outcome."""
