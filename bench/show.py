@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.benchmarks.choice import LETTERS
+from bench.options import LETTERS
 from bench.cache import default_root
 from bench.records import DataOptions, Outcome, Sample
 from bench.registry import Spec, backbones, benchmarks, selectors

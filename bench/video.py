@@ -40,7 +40,7 @@ import numpy as np
 
 from bench.cache import ArrayStore, digest, file_key
 from bench.records import Candidates, VideoMeta
-from bench.selectors.pick import segment_centres
+from bench.sampling import segment_centres
 
 log = logging.getLogger(__name__)
 

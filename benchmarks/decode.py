@@ -36,7 +36,7 @@ import numpy as np
 import xxhash
 
 from bench.cache import READ_CHUNK
-from bench.selectors.pick import segment_centres
+from bench.sampling import segment_centres
 from bench.video import FrameCache, decode, output_size
 
 N, SIZE, SECONDS, FPS, WIDTH, HEIGHT = 128, 224, 240, 30, 640, 360

@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 
-from bench.benchmarks.choice import MultipleChoice, format_options, parse_choice, random_letter, score_choice, unparsed_mode
+from bench.benchmarks.choice import MultipleChoice, parse_choice, random_letter, score_choice, unparsed_mode
+from bench.options import format_options
 from bench.records import Sample
 from bench.registry import RegistryError, benchmarks
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from bench.selectors.pick import nms_greedy, segment_centres, topk, uniform_indices
+from bench.sampling import segment_centres
+from bench.selectors.pick import nms_greedy, topk, uniform_indices
 
 
 @pytest.mark.parametrize("scores, k, expected", [

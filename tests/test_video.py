@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench import video
-from bench.selectors.pick import segment_centres
+from bench.sampling import segment_centres
 from bench.video import FrameCache, VideoError, decode, output_size, probe
 from tests.videos import read_index, write_indexed_video
 

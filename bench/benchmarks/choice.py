@@ -34,10 +34,10 @@ import re
 
 import numpy as np
 
+from bench.options import LETTERS, with_options
 from bench.records import Outcome, Sample
 from bench.registry import RegistryError
 
-LETTERS = "ABCDEFGHIJ"
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 UNPARSED = ("wrong", "random")
 
@@ -59,16 +59,6 @@ _ALONE = re.compile(r"(?<![A-Za-z'’])([A-Z])(?![A-Za-z'’])")
 _WORD_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\b)[a-z]")  # "A man", "I think"; not "A and C"
 _PERSON_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\s+[(\[]?[A-Z](?![A-Za-z'’]))[a-z]")  # "C and the woman"; not "C and D"
 _LISTED = re.compile(r"(?<![A-Za-z'’])[A-Z][)\]]?(?:\s*,|\s+(?:and|or|nor))\s+[(\[]?$")  # "A and " before a capital
-
-
-def format_options(options: tuple[str, ...]) -> str:
-    """'A. first\\nB. second...' as every multiple-choice prompt lists them."""
-    return "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(options))
-
-
-def with_options(question: str, options: tuple[str, ...]) -> str:
-    """The question followed by its lettered options, one a line (the question alone when open-ended)."""
-    return f"{question}\n{format_options(options)}" if options else question
 
 
 def parse_choice(text: str, options: tuple[str, ...], people: str = "") -> str | None:

@@ -31,7 +31,8 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
+from bench.benchmarks.choice import MultipleChoice, unparsed_mode
+from bench.options import LETTERS
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import RegistryError, benchmarks

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.benchmarks.choice import INSTRUCTION, LETTERS, MultipleChoice, unparsed_mode
+from bench.benchmarks.choice import INSTRUCTION, MultipleChoice, unparsed_mode
+from bench.options import LETTERS
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks

@@ -23,7 +23,8 @@ descriptive (D*), the paper's Acc@C / Acc@T / Acc@D. Metric: accuracy over the o
 
 from __future__ import annotations
 
-from bench.benchmarks.choice import LETTERS, MultipleChoice, unparsed_mode
+from bench.benchmarks.choice import MultipleChoice, unparsed_mode
+from bench.options import LETTERS
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_csv, read_hub, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import RegistryError, benchmarks

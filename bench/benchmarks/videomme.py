@@ -48,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.benchmarks.choice import LETTERS, MultipleChoice, format_options, unparsed_mode
+from bench.benchmarks.choice import MultipleChoice, unparsed_mode
+from bench.options import LETTERS, format_options
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_parquet, records, take, video_root
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks

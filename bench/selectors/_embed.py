@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.benchmarks.choice import with_options
+from bench.options import with_options
 from bench.cache import ArrayStore, default_root, digest
 from bench.records import Candidates, Sample
 

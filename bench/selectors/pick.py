@@ -13,18 +13,12 @@ from typing import Callable
 
 import numpy as np
 
+from bench.sampling import segment_centres
+
 
 def _check(n: int, k: int) -> None:
     if not 1 <= k <= n:
         raise ValueError(f"cannot pick k={k} of {n} candidates")
-
-
-def segment_centres(total: int, n: int) -> np.ndarray:
-    """floor((j + 0.5) * total / n), j = 0..n-1: n points spread evenly over `total` items.
-
-    Repeats where n > total (a video shorter than the candidate pool).
-    """
-    return np.floor((np.arange(n) + 0.5) * total / n).astype(np.int64)
 
 
 def uniform_indices(n: int, k: int) -> np.ndarray:

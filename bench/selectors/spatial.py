@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.benchmarks.choice import with_options
+from bench.options import with_options
 from bench.records import Candidates, Sample
 from bench.registry import Spec, backbones, selectors
 

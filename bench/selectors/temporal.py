@@ -27,7 +27,7 @@ import numpy as np
 
 from bench import chat
 from bench.cache import ArrayStore, default_root, digest
-from bench.benchmarks.choice import with_options
+from bench.options import with_options
 from bench.records import Candidates, Sample
 from bench.registry import selectors
 from bench.selectors.spatial import frame_judge

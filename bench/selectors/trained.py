@@ -42,7 +42,7 @@ class Trained:
     def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
         import torch
 
-        from bench.benchmarks.choice import with_options
+        from bench.options import with_options
         from bench.selector_model.features import question_batch
 
         with torch.inference_mode():
