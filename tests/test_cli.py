@@ -96,3 +96,17 @@ def test_demo_runs_the_needle_world_end_to_end(private_cache, results_dir):
     assert "oracle k=16" in result.output.replace("\n", " ") or "oracle" in result.output
     assert "100.0" in result.output
     assert sum(1 for _ in results_dir.rglob("*.csv")) == 6
+
+
+SHARED = ("results_dir", "cache_dir", "seed", "resamples", "verbose", "candidates", "limit", "data_root", "device", "frame_size", "seek", "decoder")
+
+
+def test_options_several_commands_take_are_declared_once():
+    # one declaration per option: the same flags, help and type wherever it appears
+    seen: dict[str, tuple] = {}
+    for name, command in main.commands.items():
+        for param in command.params:
+            if param.name in SHARED:
+                spelled = (tuple(param.opts), param.help, repr(param.type), param.default)
+                assert seen.setdefault(param.name, spelled) == spelled, f"bench {name} declares --{param.name} its own way"
+    assert {"results_dir", "cache_dir", "seed", "resamples", "verbose"} <= set(seen)

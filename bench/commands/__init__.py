@@ -69,7 +69,8 @@ class RichReporter:
 
 # Options several commands take, defined once so they are spelled and explained the same everywhere.
 CANDIDATES = click.option("--candidates", type=click.IntRange(min=1), default=128, show_default=True, help="Candidate pool N decoded per video.")
-SEED = click.option("--seed", default=0, show_default=True, help="Seed for generated data and seeded strategies (qframe).")
+SEED = click.option("--seed", default=0, show_default=True, help="Seed of what this command draws at random (generated data and qframe; bootstrap resamples; training).")
+RESAMPLES = click.option("--resamples", default=10_000, show_default=True, help="Bootstrap resamples for the 95% paired intervals.")
 LIMIT = click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many samples per dataset [default: all].")
 DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None, help="Where annotation files and videos were unpacked (searched by published file names).")
 RESULTS_DIR = click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True, help="Where the per-cell CSVs go.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import BadInput, err, setup_logging, show_table
+from bench.commands import RESAMPLES, SEED, BadInput, err, setup_logging, show_table
 
 _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 
@@ -17,8 +17,8 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 @click.option("--current", type=_DIR, required=True, help="Results dir of the run to check.")
 @click.option("--threshold", default=1.0, show_default=True, help="Points of accuracy a cell may drop before it can count as a regression.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("report"), show_default=True, help="Where report.md, report.html and the PNGs go.")
-@click.option("--resamples", default=10_000, show_default=True, help="Bootstrap resamples for the 95% paired intervals.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@RESAMPLES
+@SEED
 def command(baseline: Path, current: Path, threshold: float, out: Path, resamples: int, seed: int) -> None:
     """Compare a run with a baseline cell by cell; exit 1 on any regression, 0 otherwise.
 

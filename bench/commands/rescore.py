@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from bench.commands import BadInput, err, setup_logging, words
+from bench.commands import CACHE_DIR, RESULTS_DIR, VERBOSE, BadInput, err, setup_logging, words
 
 
 @click.command("rescore")
-@click.option("--results-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("results"), show_default=True)
-@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="FRAMEBENCH_CACHE", default=None, help="Where judge verdicts are cached [env FRAMEBENCH_CACHE; default ~/.cache/framebench].")
+@RESULTS_DIR
+@CACHE_DIR
 @click.option("--dataset", "datasets", callback=words, help="Only rows of these datasets (names or specs, comma-separated).")
 @click.option("--judge-timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds to wait for each judge reply, instead of the rows' dataset specs' value.")
 @click.option("--judge-retries", type=click.IntRange(min=0), default=None, help="Judge retries after a 429, 5xx, timeout or dropped connection, instead of the rows' value.")
-@click.option("-v", "--verbose", is_flag=True, help="Log each judge call.")
+@VERBOSE
 def command(results_dir: Path, cache_dir: Path | None, datasets: tuple[str, ...], judge_timeout: float | None, judge_retries: int | None, verbose: bool) -> None:
     """Re-parse the predictions in existing result CSVs and rewrite their outcomes in place.
 

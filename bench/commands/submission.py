@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from bench.commands import err, read_results
+from bench.commands import RESULTS_DIR, err, read_results
 
 
 @click.command("submission")
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@RESULTS_DIR
 @click.option("--dataset", default="egoschema:split=full", show_default=True, help="The EgoSchema full-set spec the rows were run under.")
 @click.option("--selector", required=True, help="The cell's selector, e.g. uniform.")
 @click.option("--backbone", required=True, help="The cell's backbone, e.g. qwen2-vl.")

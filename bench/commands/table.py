@@ -7,13 +7,13 @@ from typing import Callable
 
 import click
 
-from bench.commands import ints, read_results, setup_logging, show_table, words
+from bench.commands import RESAMPLES, RESULTS_DIR, SEED, ints, read_results, setup_logging, show_table, words
 
 
 def filter_options(command: Callable) -> Callable:
     """--results-dir and the row filters (named as bench.tables.Filters' fields), spelled the same in `table` and `plot`."""
     options = [
-        click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True),
+        RESULTS_DIR,
         click.option("--dataset", "datasets", callback=words, help="Only these datasets (comma-separated; a name takes all its specs)."),
         click.option("--backbone", "backbones", callback=words, help="Only these backbones."),
         click.option("--selector", "selectors", callback=words, help="Only these selectors (the baseline stays for comparisons)."),
@@ -32,8 +32,8 @@ def filter_options(command: Callable) -> Callable:
 @click.option("--by", default=None, help="Break accuracy down by category, duration or another column (grid and efficiency).")
 @click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "latex"]), default="rich", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write the table to this file.")
-@click.option("--resamples", default=10_000, show_default=True, help="Bootstrap resamples for the 95% paired intervals.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@RESAMPLES
+@SEED
 @filter_options
 def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path | None, resamples: int, seed: int, results_dir: Path, **filters) -> None:
     """Print a paper-style table from every CSV under the results dir.

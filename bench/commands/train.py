@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, DEVICE, VERBOSE, err, options, setup_logging
+from bench.commands import CACHE_DIR, DEVICE, SEED, VERBOSE, err, options, setup_logging
 from bench.selector_model.config import SelectorConfig
 
 
@@ -31,8 +31,7 @@ from bench.selector_model.config import SelectorConfig
 @click.option("--lora-r", default=16, show_default=True)
 @click.option("--lora-alpha", default=32, show_default=True)
 @click.option("--save-every", default=100, show_default=True, help="Optimizer steps between checkpoints.")
-@click.option("--seed", default=0, show_default=True)
-@options(CACHE_DIR, DEVICE, VERBOSE)
+@options(SEED, CACHE_DIR, DEVICE, VERBOSE)
 def command(verbose: bool, tokens: str, cache_dir: Path | None, **kwargs) -> None:
     """Train the selector on pseudo labels (stage 1: projector, query, head; stage 2: plus LoRA).
 
