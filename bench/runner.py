@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from bench.answering import ask
 from bench.cache import ArrayStore, default_root
 from bench.datafiles import DataError
 from bench.judge import DEFAULT_MODEL
@@ -33,7 +34,7 @@ from bench.results import CellWriter, cell_path
 from bench.scoring import Lazy, Reporter, cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
-from bench.timing import peak_mb, reset_peak, resolve_device, timed
+from bench.timing import resolve_device
 from bench.video import FrameCache, VideoError
 
 log = logging.getLogger(__name__)
@@ -243,20 +244,17 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
     except Exception as exc:  # a rule of the selector's own that fails is this row's error
         return _base_row(cell, sample, cfg, device, run_id, f"select: {type(exc).__name__}: {exc}")
     t_select = scored.seconds + time.perf_counter() - start
-    times = cands.times[chosen]
-    prompt = benchmark.prompt(sample, times)
-    reset_peak(device)
     try:
-        with timed(device) as took:
-            reply = backbone.answer(cands.frames[chosen], prompt, benchmark.max_new_tokens)
+        asked = ask(benchmark, backbone, sample, cands, chosen, device)
     except Exception as exc:  # one failed answer is one error row; the run goes on
         log.warning("%s failed on %s %s", cell.backbone, cell.dataset, sample.sample_id, exc_info=True)
         return _base_row(cell, sample, cfg, device, run_id, f"answer: {type(exc).__name__}: {exc}")
+    reply = asked.reply
     outcome: Outcome = benchmark.score(sample, reply.text)
     return replace(
         _base_row(cell, sample, cfg, device, run_id),
         selected=" ".join(map(str, chosen)),
-        selected_times=" ".join(f"{t:.3f}" for t in times),
+        selected_times=" ".join(f"{t:.3f}" for t in cands.times[chosen]),
         prediction=reply.text,
         parsed=outcome.parsed,
         correct=outcome.correct,
@@ -265,8 +263,8 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
         error=outcome.error,
         t_decode_s=cands.decode_s,
         t_select_s=t_select,
-        t_answer_s=took[0],
-        peak_mem_mb=peak_mb(device),
+        t_answer_s=asked.seconds,
+        peak_mem_mb=asked.peak_mem_mb,
         n_visual_tokens=reply.n_visual_tokens,
         t_preprocess_s=reply.t_preprocess_s,
         judge_model=outcome.judge_model,

@@ -5,8 +5,8 @@ figure holds the N candidates as a contact sheet with the selected ones outlined
 curve under it (the selection marked, the ground-truth interval shaded where the benchmark
 has one), and in the title the question, the backbone's answer and the ground truth.
 
-It builds the stages itself (benchmark, frame cache, selector, pick, optional backbone) in
-the runner's order, and never imports the runner.
+It goes through the runner's stages (the frame cache, the cached scores, the pick, `ask`), so
+it draws what a run would record, and never imports the runner.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import numpy as np
 
 from bench.options import LETTERS
 from bench.cache import default_root
-from bench.records import DataOptions, Outcome, Sample
-from bench.registry import Spec, backbones, benchmarks, selectors
+from bench.answering import ask
+from bench.records import Candidates, DataOptions, Outcome, Sample
+from bench.registry import backbones, benchmarks, selectors
+from bench.scoring import Lazy, Reporter, cached, score_all, score_store
+from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.video import FrameCache
 
@@ -33,6 +36,10 @@ TILE_WIDTH = 160  # candidates are shrunk to about this many pixels across on th
 
 class UnknownSample(LookupError):
     """The benchmark has no sample with the id asked for."""
+
+
+class ShowError(RuntimeError):
+    """The sample could not be scored or answered; the message is the error a run would record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +86,26 @@ def show(
     """Score one sample with `selector`, pick `frames` of its candidates, optionally answer, and write the PNG."""
     cache_dir = Path(cache_dir or default_root())
     benchmark, sample = _find(dataset, sample_id, DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed))
-    cands = FrameCache(cache_dir).candidates(sample.videos, candidates, frame_size, seek, decoder)
-    spec = Spec.parse(selector)
-    strategy = selectors.build(spec.without("pick"), context={"cache_dir": cache_dir})
-    strategy.load(device)
-    try:
-        scores = np.asarray(strategy.score(cands, sample), dtype=np.float32)
-    finally:
-        strategy.release()
-    selected = choose(strategy, spec.get("pick") or strategy.pick, scores, frames, cands)
+    frames_cache = FrameCache(cache_dir)
+
+    def decoded(one: Sample) -> Candidates:
+        return frames_cache.candidates(one.videos, candidates, frame_size, seek, decoder)
+
+    cands = decoded(sample)
+    chosen = plan(selector, seed=seed)
+    strategy = selectors.build(chosen.scorer, context={"cache_dir": cache_dir})
+    store = score_store(cache_dir)
+    errors, _ = score_all(strategy, chosen.scorer, [sample], decoded, store, device, Reporter())
+    if errors:
+        raise ShowError(next(iter(errors.values())))
+    scores = np.asarray(cached(store, chosen.scorer, cands, sample).values)
+    selected = choose(strategy, chosen.pick, scores, frames, cands)
     prediction, outcome = "", None
     if backbone:
-        model = backbones.build(backbone)
-        model.load(device)
-        try:
-            prediction = model.answer(cands.frames[selected], benchmark.prompt(sample, cands.times[selected]), benchmark.max_new_tokens).text
-        finally:
-            model.release()
+        with Lazy(backbones.build(backbone), device) as model:
+            if model.ready():
+                raise ShowError(model.error)
+            prediction = ask(benchmark, model.model, sample, cands, selected, device).reply.text
         outcome = benchmark.score(sample, prediction)
     safe = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{sample.sample_id}-{selector}-k{frames}")
     path = Path(out or f"{safe}.png")

@@ -29,7 +29,7 @@ def command(verbose: bool, sample_id: str, **kwargs) -> None:
       bench show --dataset needle --sample test-0-00003 --selector spatial:scorer=probe --frames 4 --backbone probe
     """
     from bench.registry import RegistryError
-    from bench.show import UnknownSample, show
+    from bench.show import ShowError, UnknownSample, show
     from bench.timing import resolve_device
 
     setup_logging(verbose)
@@ -40,4 +40,6 @@ def command(verbose: bool, sample_id: str, **kwargs) -> None:
         shown = show(sample_id=sample_id, **kwargs)
     except (RegistryError, UnknownSample) as exc:
         raise click.UsageError(str(exc)) from None
+    except ShowError as exc:  # the error a run would have written in the row
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{shown.path}  selected {' '.join(map(str, shown.selected))}")
