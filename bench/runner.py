@@ -22,11 +22,13 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from functools import partial
+from typing import Callable, Iterator
 
 from bench.answering import ask
 from bench.cache import ArrayStore, default_root
 from bench.datafiles import DataError
+from bench.inflight import in_flight
 from bench.judge import DEFAULT_MODEL
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
 from bench.registry import backbones, benchmarks, selectors
@@ -199,23 +201,27 @@ def _grid(cfg: RunConfig, datasets: list[_Dataset], plans, built: dict, models: 
         score_errors.update({(*key, scorer): error for key, error in errors.items()})
         stats.scored += fresh
 
-    # 3. answer, one backbone model at a time
+    # 3. answer, one backbone model at a time; a server backbone keeps `concurrency` requests in flight
     for backbone_spec, backbone in models.items():
         work = [(d, s, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec]) for d, s in todo]
         work = [(d, s, cells) for d, s, cells in work if cells]
         with Lazy(backbone, device) as model, reporter.phase(f"answer {backbone_spec}", sum(len(c) for _, _, c in work)) as advance:
-            for d, sample, cells in work:
-                video_error = failed.get((d.spec, sample.sample_id))
-                cands = None if video_error else candidates(sample)
-                for cell in cells:
-                    error = video_error or score_errors.get((d.spec, sample.sample_id, cell.scorer)) or model.ready()
-                    if error:
-                        row = _base_row(cell, sample, cfg, device, run_id, error)
-                    else:
-                        row = _answer(cell, sample, cands, d.benchmark, backbone, built[cell.scorer], scores, cfg, device, run_id)
-                    writers[cell.path].append(row)
-                    stats.count(row)
-                    advance()
+
+            def jobs() -> Iterator[tuple[_Cell, Callable[[], Row]]]:
+                for d, sample, cells in work:
+                    video_error = failed.get((d.spec, sample.sample_id))
+                    cands = None if video_error else candidates(sample)
+                    for cell in cells:
+                        error = video_error or score_errors.get((d.spec, sample.sample_id, cell.scorer)) or model.ready()
+                        if error:
+                            yield cell, partial(_base_row, cell, sample, cfg, device, run_id, error)
+                        else:
+                            yield cell, partial(_answer, cell, sample, cands, d.benchmark, backbone, built[cell.scorer], scores, cfg, device, run_id)
+
+            for cell, row in in_flight(jobs(), getattr(backbone, "concurrency", 1)):
+                writers[cell.path].append(row)
+                stats.count(row)
+                advance()
     return stats
 
 
@@ -264,7 +270,9 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
         t_decode_s=cands.decode_s,
         t_select_s=t_select,
         t_answer_s=asked.seconds,
-        peak_mem_mb=asked.peak_mem_mb,
+        peak_mem_mb=None if reply.remote else asked.peak_mem_mb,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
         n_visual_tokens=reply.n_visual_tokens,
         t_preprocess_s=reply.t_preprocess_s,
         judge_model=outcome.judge_model,
