@@ -1,45 +1,60 @@
 """Breakdowns of accuracy: which group each row falls in, and the order groups print in.
 
-`by` is `category` (Video-MME task type, LongVideoBench question category, ActivityNet-QA
-question type, NExT-QA type codes grouped as the papers report them), `duration` (Video-MME
-short/medium/long, LongVideoBench 15/60/600/3600 seconds) or the name of any other column a
-benchmark adds (`domain`, `sub_category`: Video-MME's 30 sub-categories). Rows without a
-value (other benchmarks, CSVs written before the column existed) fall in no group.
+`by` is a name each benchmark declares (bench.benchmarks.Breakdown): `category` (Video-MME
+task type, LongVideoBench question category, ActivityNet-QA question type, NExT-QA type codes
+grouped as the papers report them), `duration` (Video-MME short/medium/long, LongVideoBench
+15/60/600/3600 seconds), `domain`, `sub_category` (Video-MME's 30 sub-categories); or the
+column a declared breakdown reads; or any other column, as is. Rows of a dataset whose
+benchmark is no longer registered read `category` and `duration` (duration_group) as they
+are. Rows without a value (other benchmarks, CSVs written before the column existed) fall in
+no group. Groups print in the order their benchmarks declare (for several datasets, in the
+order of their names), then numbers by value, then words.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from bench.benchmarks import facts
 from bench.cells import TableError
-
-COLUMNS = {"category": "category", "duration": "duration_group"}
-NEXTQA_TYPES = {"CW": "causal", "CH": "causal", "TN": "temporal", "TC": "temporal", "TP": "temporal",
-                "DB": "descriptive", "DC": "descriptive", "DL": "descriptive", "DO": "descriptive"}
-_NAMED_ORDER = ("causal", "temporal", "descriptive", "short", "medium", "long")
 
 
 def assign_groups(data: pd.DataFrame, by: str) -> pd.DataFrame:
-    """`data` with a `group` column: each row's group under `by`; "" where the row has none."""
-    column = COLUMNS.get(by, by)
-    if column not in data:
-        raise TableError(f"the results have no column {column!r}; --by takes category, duration or a column name")
-    values = data[column].fillna("").astype(str)
-    if by == "category":
-        values = values.where(data["name"] != "nextqa", values.map(lambda code: NEXTQA_TYPES.get(code, code)))
-    return data.assign(group=values)
+    """`data` with a `group` column: each row's group under `by`, as its benchmark declares; "" where the row has none."""
+    names = data["name"].to_numpy(dtype=object)
+    groups, columns = np.full(len(data), "", dtype=object), set()
+    for name in sorted(set(names)):
+        breakdown, mine = facts(name).breakdown(by), names == name
+        columns.add(breakdown.column)
+        if breakdown.column in data:
+            groups[mine] = breakdown.grouped(data.loc[mine, breakdown.column].fillna("").astype(str))
+    if not any(column in data for column in columns):
+        declared = sorted({b for name in data["name"].unique() for b, _ in facts(name).breakdowns})
+        takes = f"a breakdown their benchmarks declare ({', '.join(declared)})" if declared else "category, duration"
+        raise TableError(f"the results have no column {', '.join(map(repr, sorted(columns)))}; --by takes {takes} or a column name")
+    return data.assign(group=groups)
 
 
-def order(group: str) -> tuple:
-    """Sort key: the named groups in the papers' order, then numbers by value (15 < 60 < 600), then words."""
-    if group in _NAMED_ORDER:
-        return (0, _NAMED_ORDER.index(group), "")
+def named_order(data: pd.DataFrame, by: str) -> tuple[str, ...]:
+    """The groups the benchmarks of these rows list under `by`, in their order (benchmarks by name)."""
+    named: dict[str, None] = {}
+    for name in sorted(data["name"].unique()):
+        named |= dict.fromkeys(facts(name).breakdown(by).order)
+    return tuple(named)
+
+
+def order(group: str, named: tuple[str, ...] = ()) -> tuple:
+    """Sort key: the `named` groups in that order, then numbers by value (15 < 60 < 600), then words."""
+    if group in named:
+        return (0, named.index(group), "")
     try:
         return (1, float(group), "")
     except ValueError:
         return (2, 0, group)
 
 
-def groups_in(data: pd.DataFrame) -> list[str]:
-    """The groups present in a frame with a `group` column, in print order."""
-    return sorted(set(data["group"]) - {""}, key=order)
+def groups_in(data: pd.DataFrame, by: str) -> list[str]:
+    """The groups present in a frame that `assign_groups(data, by)` made, in print order."""
+    named = named_order(data, by)
+    return sorted(set(data["group"]) - {""}, key=lambda group: order(group, named))

@@ -8,6 +8,13 @@ error; error rows (judge failures among them) are counted, never scored; unparse
 count as wrong and are counted too. Rows judged by different judge models are never pooled.
 A (cell, sample) found in several rows counts once: the row without an error, else the one
 written last; how many were dropped is logged.
+
+What a dataset is comes from its benchmark (bench.benchmarks.facts, by the dataset's name):
+whether it is open-ended (a mean judge score beside accuracy, no McNemar test) and its
+metric (METRICS): "accuracy" is the share of answered rows that are right; "category_mean"
+the mean of the per-category accuracies (MLVU's M-Avg), whose change is the change in that
+mean, with a bootstrap within categories and no McNemar test (bench.stats). A name no longer
+registered reads as plain multiple choice.
 """
 
 from __future__ import annotations
@@ -15,17 +22,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from bench.benchmarks import facts
 from bench.stats import Change, paired_change
 
 PROTOCOL = ["candidates", "seek", "frame_size", "decoder"]  # how the candidates were made
 CELL = ["dataset", "backbone", "selector", "frames", *PROTOCOL]
 _PROTOCOL_DEFAULT = {"candidates": 128, "seek": "exact", "frame_size": 336, "decoder": "pyav"}
 _PROTOCOL_NAME = {"candidates": "N", "seek": "seek", "frame_size": "size", "decoder": "decoder"}
-OPEN_ENDED = ("activitynet-qa",)  # dataset names whose answers a judge grades with a score
 _DEFAULTS = {"category": "", "duration_group": "", "judge_model": "", "judge_score": np.nan, "parse_ok": pd.NA,
              "t_decode_s": np.nan, "t_select_s": np.nan, "t_answer_s": np.nan, "peak_mem_mb": np.nan, "candidates": 0,
              "seek": "", "frame_size": 0, "decoder": "", "written_at": ""}  # 0: not recorded
@@ -65,7 +73,7 @@ class Timing:
 
 
 def prepare(data: pd.DataFrame) -> pd.DataFrame:
-    """Rows ready for tables: missing columns filled, one row per (cell, sample), judges checked."""
+    """Rows ready for tables: missing columns filled, one row per (cell, sample), the benchmarks' facts added, judges checked."""
     data = data.copy()
     for column, default in _DEFAULTS.items():
         if column not in data:
@@ -80,7 +88,7 @@ def prepare(data: pd.DataFrame) -> pd.DataFrame:
                     nameless.sum(), data.loc[nameless, "source"].iloc[0] if "source" in data else "the rows given")
         data = data[~nameless]
     data["name"] = data["dataset"].str.partition(":")[0]
-    data = _one_row_per_sample(data)
+    data = _with_facts(_one_row_per_sample(data))
     check_judges(data)
     return data.reset_index(drop=True)
 
@@ -132,13 +140,53 @@ def check_judges(data: pd.DataFrame) -> None:
 
 def is_open_ended(rows: pd.DataFrame) -> bool:
     """Whether these rows are judged open-ended answers (accuracy and a mean score) rather than choices."""
-    return bool(rows["name"].isin(OPEN_ENDED).any() or rows["judge_score"].notna().any())
+    return bool(rows["open_ended"].to_numpy(dtype=bool).any() or rows["judge_score"].notna().any())
+
+
+def _category_groups(rows: pd.DataFrame) -> list[str]:
+    """The group of each row under its benchmark's `--by category`."""
+    breakdown = facts(rows["name"].iloc[0]).breakdown("category")
+    return breakdown.grouped(rows[breakdown.column].fillna("").astype(str) if breakdown.column in rows else [""] * len(rows))
+
+
+METRICS: dict[str, Callable[[pd.DataFrame], list[str]] | None] = {  # one benchmark's rows -> the groups whose accuracies its metric averages
+    "accuracy": None,  # no groups: the share of all answered rows
+    "category_mean": _category_groups,
+}
+
+
+def _with_facts(data: pd.DataFrame) -> pd.DataFrame:
+    """`data` with its benchmarks' facts per row: `open_ended`, and `stratum`, the group its metric averages ("" for none)."""
+    names = data["name"].to_numpy(dtype=object)
+    open_ended, stratum = np.zeros(len(data), dtype=bool), np.full(len(data), "", dtype=object)
+    for name in sorted(set(names)):
+        declared, mine = facts(name), names == name
+        if declared.metric not in METRICS:
+            raise TableError(f"unknown metric {declared.metric} (declared by {name}); known: {', '.join(METRICS)}")
+        open_ended[mine] = declared.open_ended
+        if METRICS[declared.metric] is not None:
+            stratum[mine] = [f"{name}: {group}" for group in METRICS[declared.metric](data[mine])]
+    return data.assign(open_ended=open_ended, stratum=stratum)
 
 
 def _verdicts(rows: pd.DataFrame) -> pd.Series:
     """Correct (bool) per answered row, indexed by sample_id; answered but undecided counts as wrong."""
     ok = (rows["error"] == "").to_numpy()
     return pd.Series(rows["correct"].fillna(False).to_numpy(dtype=bool)[ok], index=rows["sample_id"].to_numpy()[ok])
+
+
+def _strata(rows: pd.DataFrame, answered: np.ndarray) -> np.ndarray | None:
+    """The group the metric averages of each answered row (`answered`: a mask of `rows`); None when it averages none."""
+    groups = rows["stratum"].to_numpy(dtype=object)[answered]
+    return None if (groups == "").all() else groups
+
+
+def _accuracy(rows: pd.DataFrame, answered: np.ndarray, correct: np.ndarray) -> float:
+    """Percent right of the answered rows under their metric (`correct`: theirs, in order); nan when none were answered."""
+    if not correct.size:
+        return math.nan
+    groups = _strata(rows, answered)
+    return 100 * float(correct.mean() if groups is None else pd.Series(correct).groupby(groups).mean().mean())
 
 
 def _mean(values: np.ndarray) -> float:
@@ -153,7 +201,7 @@ def summarise(rows: pd.DataFrame) -> Summary:
     correct = rows["correct"].fillna(False).to_numpy(dtype=bool)[ok]
     return Summary(
         n=int(ok.sum()),
-        accuracy=100 * float(correct.mean()) if ok.any() else math.nan,
+        accuracy=_accuracy(rows, ok, correct),
         score=_mean(rows["judge_score"].to_numpy(dtype=float)[ok]) if is_open_ended(rows) else None,
         errors=int((~ok).sum()),
         judge_errors=int(np.char.startswith(errors, "judge: ").sum()),
@@ -175,7 +223,11 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, resamples: int = 10_000, 
     shared = a.index.intersection(b.index)
     if shared.empty:
         return None
-    return paired_change(a[shared].to_numpy(), b[shared].to_numpy(), resamples, seed, exact_test=not is_open_ended(after))
+    answered = (after["error"] == "").to_numpy()
+    groups = _strata(after, answered)
+    if groups is not None:
+        groups = pd.Series(groups, index=after["sample_id"].to_numpy()[answered])[shared].to_numpy()
+    return paired_change(a[shared].to_numpy(), b[shared].to_numpy(), resamples, seed, exact_test=not is_open_ended(after), strata=groups)
 
 
 def overview(data: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The frozen records every stage passes on: Sample -> Candidates -> scores -> Reply -> Outcome -> Row.
+"""The frozen records every stage passes on: Sample -> Candidates -> Query -> scores -> Reply -> Outcome -> Row.
 
 Each stage makes a new record; nothing is mutated as it travels. Arrays carry their shape and
 dtype in the field comment.
@@ -69,6 +69,36 @@ class Candidates:
     cached: bool  # loaded from the frame cache, nothing decoded
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Query:
+    """What a selector may use to score one sample's candidates: everything but the ground truth.
+
+    Built by `bench.selectors.query_for`, the one place that decides whether a selector sees the
+    `Sample` itself. Compared by identity, like the candidates whose arrays it holds.
+    """
+
+    candidates: Candidates
+    """The N decoded frames, their times, their content key and the video's metadata."""
+
+    question: str
+    """The question as the benchmark asks it, without the options."""
+
+    options: tuple[str, ...]
+    """Option texts without letters, in order; () when open-ended."""
+
+    duration_s: float
+    """The video's duration in seconds, as demuxing measured it (`candidates.meta.duration_s`)."""
+
+    sample_id: str
+    """The sample's id: for log messages and per-sample seeding only."""
+
+    dataset: str
+    """The canonical dataset spec: for log messages and per-sample seeding only."""
+
+    truth: Sample | None = None
+    """The whole sample, answer and interval included; None unless the selector declares `needs_truth`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A backbone's answer to one prompt."""
@@ -76,6 +106,9 @@ class Reply:
     text: str  # raw generated text, kept as is in the CSV's `prediction`
     n_visual_tokens: int = 0
     t_preprocess_s: float | None = None  # seconds of processor work inside the answer (the rest is generate)
+    prompt_tokens: int | None = None  # as a remote server counted them; None in process
+    completion_tokens: int | None = None
+    remote: bool = False  # answered by a server: this process's memory means nothing for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +164,8 @@ class Row:
     category_group: str = ""
     options: str = ""  # the option texts as a JSON list ("[]" when open-ended), so rescore needs no data files
     sub_category: str = ""  # Video-MME's sub-category (one of 30); "" for the other benchmarks
+    prompt_tokens: int | None = None  # remote backbones: tokens the server counted in the request
+    completion_tokens: int | None = None  # remote backbones: tokens the server generated
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

@@ -3,8 +3,12 @@
 A strategy, model or dataset is a class registered under a name with a decorator:
 
     @selectors.register("uniform")
-    class Uniform: ...
+    class Uniform:
+        spec = "uniform"  # Registry.build gives each instance its canonical spec
+        ...
 
+Registration checks the class against its kind's protocol (a selector without `score` fails
+at import, naming the class, not later in a run).
 and is built from a spec string `NAME:key=value:key=value`. Values are converted to the
 types of the class's constructor arguments. The canonical spec (what the CSV records) keeps
 only the parameters that differ from the constructor's defaults, in sorted order, so
@@ -91,19 +95,25 @@ def _convert(value: str, annotation: Any, where: str) -> Any:
 class Registry:
     """Names -> classes for one kind of component (selector, backbone or benchmark)."""
 
-    def __init__(self, kind: str, package: str) -> None:
+    def __init__(self, kind: str, package: str, members: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.package = package
+        self.members = members  # what every registered class must have (its protocol), checked at registration
         self._classes: dict[str, type] = {}
         self._discovered = False
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        """Register a class under `name`; it declares `spec = name` and every member of the protocol."""
         def decorate(cls: type[T]) -> type[T]:
+            where = f"{self.kind} {name!r} ({cls.__module__}.{cls.__qualname__})"
             if name in self._classes and self._classes[name] is not cls:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice")
+            if getattr(cls, "spec", None) != name:
+                raise RegistryError(f"{where} must declare spec = {name!r}, its spec with every parameter at its default")
+            missing = [m for m in self.members if not hasattr(cls, m)]
+            if missing:
+                raise RegistryError(f"{where} lacks {', '.join(missing)}: a {self.kind} has {', '.join(self.members)}")
             self._classes[name] = cls
-            cls.name = name  # type: ignore[attr-defined]
-            cls.spec = name  # type: ignore[attr-defined]  # build() sets the canonical spec per instance
             return cls
 
         return decorate
@@ -184,6 +194,7 @@ class Registry:
         return instance
 
 
-selectors = Registry("selector", "bench.selectors")
-backbones = Registry("backbone", "bench.backbones")
-benchmarks = Registry("benchmark", "bench.benchmarks")
+# the protocols (bench.selectors.Selector, bench.backbones.Backbone, bench.benchmarks.Benchmark), by name
+selectors = Registry("selector", "bench.selectors", ("pick", "load", "score", "release"))
+backbones = Registry("backbone", "bench.backbones", ("load", "answer", "release"))
+benchmarks = Registry("benchmark", "bench.benchmarks", ("max_new_tokens", "load", "prompt", "parse", "score"))

@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.cache import ArrayStore, digest
 from bench.records import Candidates, Sample
+from bench.selectors import query_for
 from bench.timing import timed
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ def score_all(
 def _score(selector, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> str:
     """Score one sample and cache the scores; "" on success, else the row's error."""
     try:
+        query = query_for(selector, cands, sample)
         with timed(device) as took:
-            values = np.asarray(selector.score(cands, sample), dtype=np.float32)
+            values = np.asarray(selector.score(query), dtype=np.float32)
         if values.shape != (len(cands.times),) or not np.isfinite(values).all():
             raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
     except Exception as exc:  # one sample's failure is recorded; the others go on

@@ -1,7 +1,8 @@
 """Paper-style tables from the results CSVs, one function per kind.
 
 - grid: rows (dataset, backbone), a column per (selector, frames); `by` breaks cells down by
-  category, duration group or any column.
+  a breakdown each benchmark declares (category, duration, ...) or any column
+  (bench.breakdowns).
 - main (the seed paper's Tables 1-4): rows (backbone, frames, selector), a column per
   dataset, each cell baseline -> selector (change).
 - ablation (Table 5): rows selector, a column per dataset; one backbone and one k.
@@ -15,8 +16,9 @@ The baseline is `uniform` unless `compare` names another selector; at each k it 
 from its largest candidate pool made with the same seek mode, frame size and decoder. Cells
 of different protocols stay apart; a label names the protocol parts that differ from the
 defaults or between the cells shown (`clip k=8 N=32 seek=keyframe`). Every change carries a
-95% paired bootstrap interval and, for multiple choice, an exact McNemar p-value (see
-bench.cells.change_text).
+95% paired bootstrap interval and, for multiple choice scored by plain accuracy, an exact
+McNemar p-value (see bench.cells.change_text). Whether a dataset is open-ended, its groups
+and its metric come from its benchmark (bench.benchmarks.facts), never from a list here.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def breakdown(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Rows (dataset, backbone, selector, frames), a column per group of `options.by` and one for all rows."""
     data = assign_groups(data, options.by)
     baselines, shown = _baselines(data, options.compare), varying(data)
-    rank = {g: (0, i) for i, g in enumerate(groups_in(data))} | {"all": (1, 0)}
+    rank = {g: (0, i) for i, g in enumerate(groups_in(data, options.by))} | {"all": (1, 0)}
     entries = []
     for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
         base = None if selector == options.compare else _base(baselines, dataset, backbone, k, protocol)
@@ -200,8 +202,9 @@ def efficiency(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     """Table 6: rows (frames, selector): accuracy per group and in all, change, seconds per question by stage, peak memory."""
     _one(data, "dataset", "efficiency")
     _one(data, "backbone", "efficiency")
-    data = assign_groups(data, options.by or "category")
-    groups, baselines, shown = groups_in(data), _baselines(data, options.compare), varying(data)
+    by = options.by or "category"
+    data = assign_groups(data, by)
+    groups, baselines, shown = groups_in(data, by), _baselines(data, options.compare), varying(data)
     lines = []
     for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
         is_base = selector == options.compare

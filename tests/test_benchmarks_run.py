@@ -23,6 +23,8 @@ from tests.videos import write_indexed_video
 class FixedLetter:
     """Answers every question with the same letter, inside a sentence the parser has to read."""
 
+    spec = "fixed-letter"
+
     def __init__(self, letter: str = "C") -> None:
         self.letter = letter
 

@@ -7,6 +7,7 @@ from bench.cells import prepare
 from bench.cli import main
 from bench.results import read_all
 from tests.handmade import cell, write
+from tests.test_tables import ToyMLVU, registered_benchmark
 
 # uniform: 25.0 at k=4 (0.2 + 0.3 = 0.5 s), 50.0 at k=8 (1.0 s); clip: 75.0 and 100.0, 0.1 s more each
 CELLS = [cell("uniform", 4, "1000", t_decode_s=0.2, t_answer_s=0.3), cell("uniform", 8, "1100", t_decode_s=0.2, t_answer_s=0.8),
@@ -67,3 +68,13 @@ def test_a_line_per_protocol_named_by_what_differs(tmp_path):
     _, lines = lines_of(plots.accuracy_vs_frames(prepare(read_all(write(tmp_path, *cells)))))
     assert {label: points for label, (points, _, _) in lines.items()} == {
         "uniform seek=exact": [[4, 25.0], [8, 50.0]], "uniform seek=keyframe": [[4, 50.0], [8, 100.0]]}
+
+
+def test_points_are_drawn_under_the_metric_the_benchmark_declares(tmp_path):
+    # toy-mlvu averages its categories: 1100 over count count count order -> (2/3 + 0/1) / 2 = 33.3 (plain: 50.0)
+    categories = ["count", "count", "count", "order"]
+    with registered_benchmark("toy-mlvu", ToyMLVU):
+        data = prepare(read_all(write(tmp_path, cell("uniform", 4, "1100", dataset="toy-mlvu", category=categories))))
+        _, lines = lines_of(plots.accuracy_vs_frames(data))
+    ((k, accuracy),) = lines["uniform"][0]
+    assert (k, round(accuracy, 1)) == (4, 33.3)

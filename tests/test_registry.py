@@ -26,6 +26,7 @@ def test_settings_a_class_lists_never_enter_the_canonical_spec():
     class Served:
         """A class with one parameter that changes results and one that does not."""
 
+        spec = "served"
         settings = ("timeout",)
 
         def __init__(self, model: str = "m", timeout: float = 10.0) -> None:
@@ -55,11 +56,13 @@ def test_duplicate_registration_raises():
     registry = Registry("thing", "bench.selectors")
 
     @registry.register("a")
-    class A: ...
+    class A:
+        spec = "a"
 
     with pytest.raises(RegistryError, match="registered twice"):
         @registry.register("a")
-        class B: ...
+        class B:
+            spec = "a"
 
 
 def test_canonical_spec_drops_defaults_and_converts_types():
@@ -97,3 +100,22 @@ def test_every_registered_name_has_a_one_line_description(registry):
     assert described, f"no {registry.kind} registered"
     for name, line in described:
         assert line and not line.endswith(":"), f"{registry.kind} {name} lacks a description"
+
+
+def test_a_class_missing_a_protocol_member_fails_at_registration_naming_it():
+    registry = Registry("selector", "bench.selectors", ("pick", "load", "score", "release"))
+    with pytest.raises(RegistryError, match=r"selector 'half' \(.*Half\) lacks score, release"):
+        @registry.register("half")
+        class Half:
+            spec = "half"
+            pick = "nms"
+
+            def load(self, device: str) -> None: ...
+
+
+def test_a_class_must_declare_its_spec_as_its_registered_name():
+    registry = Registry("backbone", "bench.backbones")
+    with pytest.raises(RegistryError, match="must declare spec = 'mine'"):
+        @registry.register("mine")
+        class Inherited(Registry):  # a subclass that forgot its own spec would answer to its parent's
+            spec = "parent"

@@ -13,6 +13,7 @@ from bench.cli import main
 from bench.report import compare_runs
 from bench.results import read_all
 from tests.handmade import cell, write
+from tests.test_tables import ToyMLVU, registered_benchmark
 
 N, RIGHT, MOVED = 200, 120, 30  # samples, right in the baseline, answers the change moves
 
@@ -142,3 +143,14 @@ def test_cells_of_other_protocols_are_compared_only_with_their_own(tmp_path):
     assert [line[:6] for line in lines] == [["d", "b", "uniform", "8", "128", "seek=exact size=64"], ["d", "b", "uniform", "8", "128", "seek=keyframe size=64"]]
     assert [line[-2].split(" [")[0] for line in lines] == ["-25.0", "+0.0"]
     assert "- d b clip 8 128 seek=keyframe size=64" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_the_report_compares_cells_under_the_metric_their_benchmark_declares(tmp_path):
+    # toy-mlvu averages its categories (count count count order): 1100 -> count 2/3, order 0/1: 33.3;
+    # 1111 -> 100.0; the change (1/3 + 1) / 2 = +66.7, with no McNemar p (see tests/test_tables.py)
+    categories = ["count", "count", "count", "order"]
+    with registered_benchmark("toy-mlvu", ToyMLVU):
+        before = prepare(read_all(write(tmp_path / "a", cell("clip", 8, "1100", dataset="toy-mlvu", category=categories))))
+        after = prepare(read_all(write(tmp_path / "b", cell("clip", 8, "1111", dataset="toy-mlvu", category=categories))))
+        (line,) = compare_runs(before, after).lines
+    assert (round(line.before.accuracy, 1), line.after.accuracy, round(line.change.points, 1), line.change.p) == (33.3, 100.0, 66.7, None)

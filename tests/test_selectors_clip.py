@@ -8,6 +8,7 @@ import torch
 
 from bench.records import DataOptions
 from bench.registry import RegistryError, benchmarks, selectors
+from bench.selectors import query_for
 from bench.selectors._embed import Embedder, normalise
 from bench.selectors.choose import choose
 from bench.selectors.mdp3 import mdp3
@@ -28,7 +29,7 @@ def _scores(spec, video, store):
     selector = selectors.build(spec, cache_dir=store)
     selector.load("cpu")
     try:
-        return selector, selector.score(video[1], video[0])
+        return selector, selector.score(query_for(selector, video[1], video[0]))
     finally:
         selector.release()
 
@@ -70,9 +71,9 @@ def test_image_embeddings_are_computed_once_per_video_and_reused_across_question
     calls = []
     original = model.get_image_features
     monkeypatch.setattr(model, "get_image_features", lambda **kw: calls.append(len(kw["pixel_values"])) or original(**kw))
-    first = selector.score(cands, sample)
+    first = selector.score(query_for(selector, cands, sample))
     assert calls == [32, 32, 32, 32]  # 128 candidates in batches of 32
-    other = selector.score(cands, replace(sample, question="Where is the red square?"))
+    other = selector.score(query_for(selector, cands, replace(sample, question="Where is the red square?")))
     assert len(calls) == 4 and not np.allclose(first, other)
     # a fresh selector with the same cache reads them without loading a model
     cached = selectors.build("clip:size=tiny", cache_dir=tmp_path).embedder.cached_images(cands)

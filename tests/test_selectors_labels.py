@@ -15,6 +15,7 @@ from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors
 from bench.results import read_all
 from bench.runner import RunConfig, run
+from bench.selectors import query_for
 from bench.selectors.spatial import Spatial
 from bench.selectors.temporal import Temporal, UnusableReply
 from bench.video import FrameCache
@@ -43,6 +44,11 @@ def caches(tmp_path, monkeypatch):
     return tmp_path / "selector-cache"
 
 
+def ask(selector, candidates, sample):
+    """The selector's scores for `sample`, asked with the Query the runner would give it."""
+    return selector.score(query_for(selector, candidates, sample))
+
+
 def _config(cache_dir, results, **kw):
     base = dict(datasets=("needle",), backbones=("probe",), frames=(4,), limit=40, results_dir=results, cache_dir=cache_dir, device="cpu")
     return RunConfig(**{**base, **kw})
@@ -67,7 +73,7 @@ def test_temporal_asks_the_llm_with_numbered_captions_and_scores_what_it_lists(c
     samples, cands = needle
     chat_server.responder = shape_frames
     selector = selectors.build("temporal:captioner=probe")
-    scores = selector.score(cands, samples[0])
+    scores = ask(selector, cands, samples[0])
     prompt = chat_server.requests[0]["messages"][-1]["content"]
     lines = LINE.findall(prompt)
     assert [int(i) for i, _, _ in lines] == list(range(128))
@@ -91,13 +97,13 @@ def test_temporal_asks_the_llm_with_numbered_captions_and_scores_what_it_lists(c
 def test_temporal_reads_lists_in_any_accepted_shape_and_drops_bad_entries(chat_server, needle, caches, content, ones, dropped):
     chat_server.queue.append(Reply(content))
     selector = selectors.build("temporal:captioner=probe")
-    scores = selector.score(needle[1], needle[0][0])
+    scores = ask(selector, needle[1], needle[0][0])
     assert np.flatnonzero(scores).tolist() == ones and selector.dropped == dropped
 
 
 def test_temporal_asks_again_after_an_unusable_reply(chat_server, needle, caches):
     chat_server.queue.extend([Reply("I cannot tell."), Reply('{"frames": [], "notes": []}'), Reply("[12]")])
-    scores = selectors.build("temporal:captioner=probe").score(needle[1], needle[0][0])
+    scores = ask(selectors.build("temporal:captioner=probe"), needle[1], needle[0][0])
     assert np.flatnonzero(scores).tolist() == [12] and len(chat_server.requests) == 3
 
 
@@ -106,14 +112,14 @@ def test_an_empty_list_means_no_frame_helps_all_scores_zero_and_no_retry(chat_se
     # the paper's rule: listed frames 1, unlisted 0; listing none is an answer, so 128 zeros
     chat_server.queue.extend([Reply(content), Reply("[12]")])  # a retry would get [12]
     selector = selectors.build("temporal:captioner=probe")
-    scores = selector.score(needle[1], needle[0][0])
+    scores = ask(selector, needle[1], needle[0][0])
     assert scores.tolist() == [0.0] * 128 and len(chat_server.requests) == 1 and selector.dropped == 0
 
 
 def test_temporal_raises_when_no_reply_is_usable(chat_server, needle, caches):
     chat_server.responder = lambda request: Reply("[999, 1000]")
     with pytest.raises(UnusableReply, match="no usable frame list in 2 replies"):
-        selectors.build("temporal:captioner=probe:retries=1").score(needle[1], needle[0][0])
+        ask(selectors.build("temporal:captioner=probe:retries=1"), needle[1], needle[0][0])
     assert len(chat_server.requests) == 2
 
 
@@ -159,8 +165,8 @@ def test_captions_are_cached_per_video_across_questions(chat_server, needle, cac
     monkeypatch.setattr(Probe, "caption", lambda self, frames: calls.append(len(frames)) or original(self, frames))
     chat_server.responder = shape_frames
     samples, cands = needle
-    selectors.build("temporal:captioner=probe").score(cands, samples[0])
-    selectors.build("temporal:captioner=probe").score(cands, replace(samples[0], question="What shape is it?"))
+    ask(selectors.build("temporal:captioner=probe"), cands, samples[0])
+    ask(selectors.build("temporal:captioner=probe"), cands, replace(samples[0], question="What shape is it?"))
     assert calls == [128] and len(chat_server.requests) == 2
 
 
@@ -169,9 +175,9 @@ def test_pseudo_is_the_mean_of_spatial_and_temporal_with_one_shared_judge(chat_s
     samples, cands = needle
     pseudo = selectors.build("pseudo:scorer=probe:captioner=probe")
     assert pseudo.spatial.judge is pseudo.temporal.judge and len(pseudo._judges) == 1
-    spatial = selectors.build("spatial:scorer=probe").score(cands, samples[0])
-    temporal = selectors.build("temporal:captioner=probe").score(cands, samples[0])
-    np.testing.assert_allclose(pseudo.score(cands, samples[0]), (spatial + temporal) / 2)
+    spatial = ask(selectors.build("spatial:scorer=probe"), cands, samples[0])
+    temporal = ask(selectors.build("temporal:captioner=probe"), cands, samples[0])
+    np.testing.assert_allclose(ask(pseudo, cands, samples[0]), (spatial + temporal) / 2)
 
 
 def test_a_grid_of_three_selectors_and_three_k_scores_each_sample_once_per_selector(chat_server, cache_dir, tmp_path, caches, monkeypatch):
@@ -180,9 +186,9 @@ def test_a_grid_of_three_selectors_and_three_k_scores_each_sample_once_per_selec
     for cls in counts:
         original = cls.score
 
-        def counted(self, candidates, sample, cls=cls, original=original):
+        def counted(self, query, cls=cls, original=original):
             counts[cls] += 1
-            return original(self, candidates, sample)
+            return original(self, query)
 
         monkeypatch.setattr(cls, "score", counted)
     # a score cache of its own, so no other test's scores count
@@ -207,8 +213,8 @@ def test_pseudo_runs_on_a_tiny_random_qwen2_vl_loaded_once(chat_server, needle, 
     samples, cands = needle
     pseudo = selectors.build("pseudo:size=tiny")
     pseudo.load("cpu")
-    scores = pseudo.score(cands, samples[0])
-    spatial = pseudo.spatial.score(cands, samples[0])
+    scores = ask(pseudo, cands, samples[0])
+    spatial = ask(pseudo.spatial, cands, samples[0])
     pseudo.release()
     assert len(pseudo._judges) == 1 and spatial.shape == (128,) and np.all((spatial > 0) & (spatial < 1))
     np.testing.assert_allclose(scores, (spatial + np.isin(np.arange(128), [0, 64])) / 2, atol=1e-6)

@@ -6,14 +6,19 @@ two +1 out of four give P(count=0) = P(count=4) = 1/16 > 2.5%: the interval is [
 """
 
 import csv
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from bench import tables
+from bench.benchmarks import Breakdown
+from bench.benchmarks.choice import MultipleChoice
 from bench.cells import TableError
 from bench.cli import main
+from bench.records import Outcome
+from bench.registry import benchmarks
 from bench.results import read_all
 from tests.handmade import cell, write
 
@@ -217,3 +222,110 @@ def test_main_takes_the_baseline_of_the_same_protocol_or_says_there_is_none(tmp_
         ["b", "8", "clip size=64", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"],
         ["b", "8", "clip size=336", "no uniform@8 → 100.0"],
     ]
+
+
+# A benchmark declares what the tables need; these are registered for one test, as a plugin
+# would register them, and read back by the dataset's name in the CSV.
+class ToyJudged:
+    """Open-ended, with a breakdown of its own: places grouped into outdoor and indoor, outdoor first."""
+
+    spec = "toy-judged"
+    max_new_tokens = 8
+    open_ended = True
+    metric = "accuracy"
+    breakdowns = {"scene": Breakdown("domain", (("kitchen", "indoor"), ("office", "indoor"), ("street", "outdoor")), ("outdoor", "indoor"))}
+
+    def load(self, options):
+        return []
+
+    def prompt(self, sample, times):
+        return sample.question
+
+    def parse(self, text, sample):
+        return text.strip() or None
+
+    def score(self, sample, prediction):
+        return Outcome(correct=prediction.strip() == sample.answer)
+
+
+class ToyMLVU(MultipleChoice):
+    """Multiple choice scored as MLVU's M-Avg: the mean of the per-category accuracies."""
+
+    spec = "toy-mlvu"
+    max_new_tokens = 8
+    metric = "category_mean"
+    breakdowns = {"category": Breakdown("category")}
+
+    def load(self, options):
+        return []
+
+
+class ToyUnknownMetric(ToyMLVU):
+    """Declares a metric the tables do not know."""
+
+    spec = "toy-median"
+    metric = "median"
+
+
+@contextmanager
+def registered_benchmark(name, cls):
+    """`cls` registered as benchmark `name` for the block, then removed, so the registry is left as other tests expect it."""
+    benchmarks.names()  # discover the real ones first, so this one is only added
+    benchmarks.register(name)(cls)
+    try:
+        yield name
+    finally:
+        del benchmarks._classes[name]
+
+
+def test_a_new_benchmark_s_open_endedness_and_groups_reach_the_table_from_its_class(tmp_path):
+    # domains kitchen street office street -> indoor outdoor indoor outdoor, printed outdoor first.
+    # uniform 1000: outdoor {s1 0, s3 0} 0.0, indoor {s0 1, s2 0} 50.0, all 25.0; clip 1111: 100.0 each.
+    # outdoor +1 +1 -> +100.0 [+100.0, +100.0]; indoor 0 +1 -> +50.0, Bin(2, 1/2): P(0) = P(2) = 1/4 -> [+0.0, +100.0];
+    # all 0 +1 +1 +1 -> +75.0, Bin(4, 3/4): P(0) = 1/256 < 2.5% < P(<=1) = 13/256 -> +25.0, P(4) = 81/256 -> +100.0.
+    # Open-ended: a score after the slash ('-': no judge scores here) and no McNemar p.
+    domains = ["kitchen", "street", "office", "street"]
+    with registered_benchmark("toy-judged", ToyJudged):
+        table = build(tmp_path / "a", "grid", cell("uniform", 8, "1000", dataset="toy-judged", domain=domains),
+                      cell("clip", 8, "1111", dataset="toy-judged", domain=domains), by="scene")
+        assert as_lists(table) == [
+            ["dataset", "backbone", "selector", "frames", "outdoor", "indoor", "all"],
+            ["toy-judged", "b", "uniform", "8", "0.0/-", "50.0/-", "25.0/-"],
+            ["toy-judged", "b", "clip", "8", "100.0/- (+100.0 [+100.0, +100.0])", "100.0/- (+50.0 [+0.0, +100.0])",
+             "100.0/- (+75.0 [+25.0, +100.0])"],
+        ]
+    # the same rows once the benchmark is gone: plain multiple choice, each domain its own group, words in order;
+    # McNemar 0 vs 3 discordant: p = 2 * C(3,0) / 2^3 = 0.25
+    table = build(tmp_path / "b", "grid", cell("uniform", 8, "1000", dataset="toy-judged", domain=domains),
+                  cell("clip", 8, "1111", dataset="toy-judged", domain=domains), by="domain")
+    assert as_lists(table)[0][4:] == ["kitchen", "office", "street", "all"]
+    assert as_lists(table)[2][-1] == "100.0 (+75.0 [+25.0, +100.0] p=0.250)"
+    with pytest.raises(TableError, match="no column 'scene'; --by takes category, duration or a column name"):
+        build(tmp_path / "c", "grid", cell("uniform", 8, "1000", dataset="toy-judged", domain=domains), by="scene")
+
+
+def test_an_mlvu_style_metric_averages_the_category_accuracies_and_their_change(tmp_path):
+    # categories count count count order. uniform 1100: count 2/3, order 0/1 -> (66.7 + 0) / 2 = 33.3
+    # (plain accuracy would be 50.0); clip 1111: 100.0. The change is the change in that mean:
+    # count 0 0 +1 -> 1/3, order +1 -> 1: (1/3 + 1) / 2 = +66.7. Resampled within each category:
+    # order always +1; count's +1s k ~ Bin(3, 1/3), mean (k/3 + 1) / 2: P(k=0) = 8/27 -> +50.0,
+    # P(k=3) = 1/27 = 3.7% > 2.5% -> +100.0. No McNemar p: it tests the plain share.
+    categories = ["count", "count", "count", "order"]
+    cells = [cell("uniform", 8, "1100", dataset="toy-mlvu", category=categories), cell("clip", 8, "1111", dataset="toy-mlvu", category=categories)]
+    with registered_benchmark("toy-mlvu", ToyMLVU):
+        assert as_lists(build(tmp_path / "a", "grid", *cells)) == [
+            ["dataset", "backbone", "uniform k=8", "clip k=8"],
+            ["toy-mlvu", "b", "33.3", "100.0 (+66.7 [+50.0, +100.0])"],
+        ]
+        # within one category the mean of category accuracies is that category's accuracy: uniform count 2/3, order 0/1
+        by = build(tmp_path / "b", "grid", *cells, by="category", compare=None)
+        assert [row[2:] for row in as_lists(by)[1:]] == [["clip", "8", "100.0", "100.0", "100.0"], ["uniform", "8", "66.7", "0.0", "33.3"]]
+    # unregistered, the same rows are plain accuracy: 50.0 -> 100.0, 0 0 +1 +1: +50.0, Bin(4, 1/2): P(0) = 1/16
+    # -> [+0.0, +100.0]; McNemar 0 vs 2: p = 2 * 1 / 4 = 0.5
+    assert as_lists(build(tmp_path / "c", "grid", *cells))[1] == ["toy-mlvu", "b", "50.0", "100.0 (+50.0 [+0.0, +100.0] p=0.500)"]
+
+
+def test_a_metric_the_tables_do_not_know_is_an_error_naming_the_benchmark(tmp_path):
+    with (registered_benchmark("toy-median", ToyUnknownMetric),
+          pytest.raises(TableError, match=r"unknown metric median \(declared by toy-median\); known: accuracy, category_mean")):
+        build(tmp_path, "grid", cell("uniform", 8, "10", dataset="toy-median"))

@@ -51,9 +51,9 @@ class HFBackbone:
 
     def __init__(self, path: str = "", size: str = "full", weights: str = "pretrained", judge_batch: int = 8) -> None:
         if size not in ("full", "tiny"):
-            raise RegistryError(f"{self.name}: size must be full or tiny, not {size!r}")
+            raise RegistryError(f"{self.spec}: size must be full or tiny, not {size!r}")
         if weights not in ("pretrained", "random"):
-            raise RegistryError(f"{self.name}: weights must be pretrained or random, not {weights!r}")
+            raise RegistryError(f"{self.spec}: weights must be pretrained or random, not {weights!r}")
         self.path = path or self.default_path
         self.size = size
         self.weights = weights  # size=tiny always has random weights

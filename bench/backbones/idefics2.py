@@ -43,6 +43,8 @@ TINY_LATENTS = 4
 class Idefics2(HFBackbone):
     """Idefics2 (default 8B): one 64-token image per frame; also judges and captions frames."""
 
+    spec = "idefics2"
+
     default_path = DEFAULT
     visual_token = "<image>"
     placeholders = {"image_token_id": "<image>"}

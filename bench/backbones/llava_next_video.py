@@ -42,6 +42,8 @@ FULL_GRID = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 class LlavaNextVideo(HFBackbone):
     """LLaVA-NeXT-Video (default 7B): the k frames as one video, 144 tokens each; also judges and captions frames."""
 
+    spec = "llava-next-video"
+
     default_path = DEFAULT
     visual_token = "<video>"
     placeholders = {"image_token_id": "<image>", "video_token_id": "<video>"}

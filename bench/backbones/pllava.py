@@ -91,6 +91,8 @@ def llava_config(side: int, text: dict, vision: dict, pooling_shape: list[int]) 
 class Pllava(HFBackbone):
     """PLLaVA (default 7B): the k frames pooled to 16x12x12 visual tokens; also judges and captions frames."""
 
+    spec = "pllava"
+
     default_path = DEFAULT
     visual_token = "<image>"
     placeholders = {"image_token_index": "<image>"}

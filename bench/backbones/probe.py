@@ -45,6 +45,8 @@ def shape_colour(frame: np.ndarray) -> str | None:
 class Probe:
     """Pixel reader for needle: right iff a given frame shows the shape; also judges and captions frames."""
 
+    spec = "probe"
+
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay  # seconds slept per answer, to stand in for a slow model
 

@@ -48,6 +48,8 @@ TINY_PIXELS = (56 * 56, 56 * 84)  # a 120x160 needle frame becomes 56x56: 4 toke
 class Qwen2VL(HFBackbone):
     """Qwen2-VL (default 7B-Instruct): the k frames as one video input; also judges and captions frames."""
 
+    spec = "qwen2-vl"
+
     default_path = DEFAULT
     visual_token = "<|video_pad|>"
     placeholders = {

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.benchmarks import Breakdown
 from bench.cache import default_root
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
 from bench.judge import DEFAULT_MODEL, Judge, JudgeError
@@ -41,7 +42,12 @@ INSTRUCTION = " Answer the question using a single word or phrase."
 class ActivityNetQA:
     """ActivityNet-QA test: open-ended questions, judged by an LLM (accuracy and a 0-5 score)."""
 
+    spec = "activitynet-qa"
+
     max_new_tokens = 64
+    open_ended = True
+    metric = "accuracy"  # of the judge's yes; tables add the mean judge score because open_ended is set
+    breakdowns = {"category": Breakdown("category")}
     settings = ("judge_timeout", "judge_retries")  # change no verdict, so they stay out of the spec
 
     def __init__(self, hf: str = "", judge_model: str = DEFAULT_MODEL, judge_timeout: float = 60.0, judge_retries: int = 3) -> None:
@@ -94,7 +100,7 @@ class ActivityNetQA:
         if not 0 <= kind < len(TYPES):
             raise DataError(f"{answer.where}: field 'type' is {kind}, not a question type 0-8")
         return Sample(
-            dataset=self.spec,  # type: ignore[attr-defined]
+            dataset=self.spec,
             split="test",
             sample_id=question.ident("question_id"),
             video_id=name,

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Mapping
 
 import numpy as np
 
+from bench.benchmarks import Breakdown
 from bench.options import LETTERS, with_options
 from bench.records import Outcome, Sample
 from bench.registry import RegistryError
@@ -128,6 +130,9 @@ def score_choice(sample: Sample, prediction: str, unparsed: str = "wrong", peopl
 class MultipleChoice:
     """`prompt`, `parse` and `score` for a benchmark whose samples have options; `unparsed` is set by its constructor."""
 
+    open_ended = False
+    metric = "accuracy"
+    breakdowns: Mapping[str, Breakdown] = {}  # a benchmark whose samples carry a category or a duration group names it
     unparsed = "wrong"
     instruction = INSTRUCTION  # the line after the options; a benchmark's own protocol may change it
     people = ""  # capitals the questions use for a person (see parse_choice)

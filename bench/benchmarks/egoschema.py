@@ -17,6 +17,7 @@ Videos: `<q_uid>.mp4`, found by file name.
 Prompt (lmms-eval's `egoschema`, whose post-prompt is forced whenever options exist):
     "{question}\\nA. {option 0}\\n...\\nE. {option 4}\\nAnswer with the option's letter from the given choices directly."
 Metric: accuracy on the subset (lmms-eval's `score`); the full set is scored by the server.
+No breakdowns: the questions carry no category.
 
 Parsing: the shared parser (`choice.parse_choice`), told that "C" names the camera wearer, as
 the questions and options do ("what is C doing?"): a reply "C is cutting the onion, so..."
@@ -32,8 +33,8 @@ from pathlib import Path
 from typing import Iterable
 
 from bench.benchmarks.choice import MultipleChoice, unparsed_mode
-from bench.options import LETTERS
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
+from bench.options import LETTERS
 from bench.records import DataOptions, Sample
 from bench.registry import RegistryError, benchmarks
 
@@ -45,6 +46,8 @@ HUB, HUB_CONFIGS = "lmms-eval/egoschema", {"subset": "Subset", "full": "MC"}
 @benchmarks.register("egoschema")
 class EgoSchema(MultipleChoice):
     """EgoSchema: the 500-question subset with public answers, or the full set for its evaluation server."""
+
+    spec = "egoschema"
 
     max_new_tokens = 16
     people = "C"  # the camera wearer: "C is cutting the onion" does not answer C
@@ -102,7 +105,7 @@ class EgoSchema(MultipleChoice):
 
     def _sample(self, uid: str, question: str, choices: tuple[str, ...], answer: str, files: DataFiles) -> Sample:
         return Sample(
-            dataset=self.spec,  # type: ignore[attr-defined]
+            dataset=self.spec,
             split=self.split,
             sample_id=uid,
             video_id=uid,

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import INSTRUCTION, MultipleChoice, unparsed_mode
-from bench.options import LETTERS
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
+from bench.options import LETTERS
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
@@ -34,8 +35,15 @@ PADDING = "N/A"  # what the hub's flat option columns hold past a question's las
 class LongVideoBench(MultipleChoice):
     """LongVideoBench validation: referring questions over long videos, by duration group and category."""
 
+    spec = "longvideobench"
+
     instruction = INSTRUCTION + "\n"  # lmms-eval's post_prompt ends with a newline
     max_new_tokens = 32
+    breakdowns = {  # duration groups are seconds, so they print by value: 15, 60, 600, 3600
+        "category": Breakdown("category"),
+        "duration": Breakdown("duration_group"),
+        "domain": Breakdown("domain"),
+    }
 
     def __init__(self, hf: str = "", unparsed: str = "wrong") -> None:
         self.hf, self.unparsed = hf, unparsed_mode(unparsed)
@@ -60,7 +68,7 @@ class LongVideoBench(MultipleChoice):
         if not 0 <= answer < len(choices):
             raise DataError(f"{record.where}: field 'correct_choice' is {answer}, not an index of its {len(choices)} options")
         return Sample(
-            dataset=self.spec,  # type: ignore[attr-defined]
+            dataset=self.spec,
             split="val",
             sample_id=record.ident("id"),
             video_id=record.ident("video_id"),

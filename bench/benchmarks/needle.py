@@ -21,6 +21,7 @@ a DataError naming it.
 
 Prompt: "{question}\\nA. {colour}\\n...\\nE. {colour}\\nAnswer with the option's letter from
 the given choices directly."
+Columns: `category` is the shape (`bench table --by category`). Metric: accuracy.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import atomic_write_text
+from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice
+from bench.cache import atomic_write_text
 from bench.datafiles import DataError, take
 from bench.records import DataOptions, Sample
 from bench.registry import RegistryError, benchmarks
@@ -121,7 +123,10 @@ def write_video(path: Path, rng: np.random.Generator) -> dict:
 class Needle(MultipleChoice):
     """Synthetic: which colour is the shape shown during 3% of the video (offline, for tests and the demo)."""
 
+    spec = "needle"
+
     max_new_tokens = 16
+    breakdowns = {"category": Breakdown("category")}  # the shape: square, disc or triangle
 
     def __init__(self, split: str = "test") -> None:
         if split not in SPLITS:
@@ -153,7 +158,7 @@ class Needle(MultipleChoice):
         options = list(truth["distractors"])
         options.insert(truth["answer_position"], truth["colour"])
         return Sample(
-            dataset=self.spec,  # type: ignore[attr-defined]
+            dataset=self.spec,
             split=self.split,
             sample_id=f"{self.split}-{seed}-{i:05d}",
             video_id=f"{self.split}-{seed}-{i:05d}",

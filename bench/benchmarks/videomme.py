@@ -48,9 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice, unparsed_mode
-from bench.options import LETTERS, format_options
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_parquet, records, take, video_root
+from bench.options import LETTERS, format_options
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks
 
@@ -70,7 +71,15 @@ _TIME = re.compile(r"(\d+):(\d+):(\d+)[,.](\d+)\s*-->\s*(\d+):(\d+):(\d+)[,.](\d
 class VideoMME(MultipleChoice):
     """Video-MME: four-option questions over short, medium and long videos; subtitles=true adds the subtitles."""
 
+    spec = "videomme"
+
     max_new_tokens = 16
+    breakdowns = {
+        "category": Breakdown("category"),
+        "duration": Breakdown("duration_group", order=DURATIONS),
+        "domain": Breakdown("domain"),
+        "sub_category": Breakdown("sub_category"),
+    }
 
     def __init__(self, subtitles: bool = False, hf: str = "", unparsed: str = "wrong") -> None:
         self.subtitles, self.hf, self.unparsed = subtitles, hf, unparsed_mode(unparsed)
@@ -97,7 +106,7 @@ class VideoMME(MultipleChoice):
         if len(answer) != 1 or answer not in LETTERS[: len(choices)]:
             raise DataError(f"{record.where}: field 'answer' is {answer!r}, not the letter of one of its {len(choices)} options")
         return Sample(
-            dataset=self.spec,  # type: ignore[attr-defined]
+            dataset=self.spec,
             split="test",
             sample_id=record.ident("question_id"),
             video_id=video,

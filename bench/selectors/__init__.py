@@ -1,7 +1,10 @@
 """Frame-selection strategies, one module each, registered in `bench.registry.selectors`.
 
-A selector scores the N candidates of a sample; the pick named by its `pick` attribute (a
-key of `pick.PICKS`, overridden with `pick=` in the spec) turns scores into k indices.
+A selector scores the N candidates of a sample from a `Query` (candidates, question, options,
+duration), never from the `Sample`, so no selector can read the answer; `query_for` builds
+the Query, and only a selector whose class sets `needs_truth = True` (oracle) finds the
+Sample in it. The pick named by its `pick` attribute (a key of `pick.PICKS`, overridden with
+`pick=` in the spec) turns scores into k indices.
 """
 
 from __future__ import annotations
@@ -11,20 +14,22 @@ from typing import Protocol
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Candidates, Query, Sample
 from bench.registry import RegistryError, Spec, selectors
 from bench.selectors.choose import owns
 from bench.selectors.pick import PICKS
 
 
 class Selector(Protocol):
+    """What the runner, `bench labels` and `bench show` call on a selector."""
+
     pick: str  # default pick in pick.PICKS: "nms", "topk" or "uniform"
 
     def load(self, device: str) -> None:
         """Load models once per run (heavy imports go here)."""
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        """float32 (N,): one score per candidate, higher = more useful for the question."""
+    def score(self, query: Query) -> np.ndarray:
+        """float32 (N,): one score per candidate of `query.candidates`, higher = more useful for the question."""
 
     def release(self) -> None:
         """Free what `load` took, before the next model loads."""
@@ -32,6 +37,17 @@ class Selector(Protocol):
     # Optional, for a rule that needs more than scores and k (aks, mdp3): `pick` is then the
     # selector's own name, and the runner calls select(scores, k, candidates) -> k indices,
     # ascending, after release(). See bench.selectors.choose.
+    #
+    # Optional, for an upper bound that reads the ground truth (oracle only): the class
+    # attribute `needs_truth = True` makes `query_for` put the Sample in `query.truth`; every
+    # other selector gets truth=None, and tests/test_selector_contracts.py poisons the answer
+    # to prove it.
+
+
+def query_for(selector: object, candidates: Candidates, sample: Sample) -> Query:
+    """What `selector` may see of `sample` with these candidates: the Sample itself only if it declares `needs_truth`."""
+    truth = sample if getattr(selector, "needs_truth", False) else None
+    return Query(candidates, sample.question, sample.options, candidates.meta.duration_s, sample.sample_id, sample.dataset, truth)
 
 
 @dataclass(frozen=True, slots=True)

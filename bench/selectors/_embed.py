@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.options import with_options
 from bench.cache import ArrayStore, default_root, digest
-from bench.records import Candidates, Sample
+from bench.options import with_options
+from bench.records import Candidates, Query
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 SIZES = ("full", "tiny")
@@ -93,13 +93,13 @@ class Embedder:
         self.store.save(self._key(candidates), {"images": embeddings}, {"model": self.model_name, "size": self.size})
         return embeddings
 
-    def question(self, sample: Sample) -> np.ndarray:
+    def question(self, query: Query) -> np.ndarray:
         """float32 (D,): the projected embedding of the question (and options, for text=question+options)."""
-        return self.text(with_options(sample.question, sample.options) if self.text_mode == "question+options" else sample.question)
+        return self.text(with_options(query.question, query.options) if self.text_mode == "question+options" else query.question)
 
-    def cosine(self, candidates: Candidates, sample: Sample) -> np.ndarray:
+    def cosine(self, query: Query) -> np.ndarray:
         """float64 (N,): cosine similarity of each candidate's embedding to the question's."""
-        return normalise(self.images(candidates).astype(np.float64)) @ normalise(self.question(sample).astype(np.float64))
+        return normalise(self.images(query.candidates).astype(np.float64)) @ normalise(self.question(query).astype(np.float64))
 
     def text(self, text: str) -> np.ndarray:
         """float32 (D,): the projected embedding of `text`, truncated to the model's context."""

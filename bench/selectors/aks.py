@@ -31,6 +31,8 @@ from bench.selectors.clip import Clip
 class Aks(Clip):
     """AKS: CLIP similarity, then judge-and-split bins with the paper's per-depth budget (threshold=0.8, depth=5)."""
 
+    spec = "aks"
+
     pick = "aks"
 
     def __init__(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 from bench.selectors._embed import DEFAULT_MODEL
 from bench.selectors.clip import Clip
@@ -26,6 +26,8 @@ from bench.selectors.pick import minmax
 class Bolt(Clip):
     """BOLT: CLIP similarity to the power alpha, picked by inverse-transform sampling (alpha=3)."""
 
+    spec = "bolt"
+
     pick = "inverse_transform"
 
     def __init__(self, model: str = DEFAULT_MODEL, size: str = "full", text: str = "question", alpha: float = 3.0, cache_dir: Path | None = None) -> None:
@@ -34,6 +36,6 @@ class Bolt(Clip):
         super().__init__(model, size, text, cache_dir)
         self.alpha = alpha
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
+    def score(self, query: Query) -> np.ndarray:
         # BOLT's sampling mass; inverse_transform min-max normalises again, which leaves it as is
-        return (minmax(super().score(candidates, sample)) ** self.alpha).astype(np.float32)
+        return (minmax(super().score(query)) ** self.alpha).astype(np.float32)

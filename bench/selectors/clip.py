@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 from bench.selectors._embed import DEFAULT_MODEL, Embedder
 
@@ -21,6 +21,8 @@ from bench.selectors._embed import DEFAULT_MODEL, Embedder
 @selectors.register("clip")
 class Clip:
     """Cosine similarity of each candidate to the question (CLIP or SigLIP; model=, size=tiny, text=)."""
+
+    spec = "clip"
 
     pick = "nms"
 
@@ -33,5 +35,5 @@ class Clip:
     def release(self) -> None:
         self.embedder.release()
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        return self.embedder.cosine(candidates, sample).astype(np.float32)
+    def score(self, query: Query) -> np.ndarray:
+        return self.embedder.cosine(query).astype(np.float32)

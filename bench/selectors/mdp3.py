@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Candidates, Query
 from bench.registry import selectors
 from bench.selectors._embed import DEFAULT_MODEL, normalise
 from bench.selectors.clip import Clip
@@ -89,6 +89,8 @@ def mdp3(relevance: np.ndarray, features: np.ndarray, k: int, segment: int = 32,
 class Mdp3(Clip):
     """MDP3: query-conditioned DPP over CLIP embeddings with segment dynamic programming (segment=32, lam=0.2)."""
 
+    spec = "mdp3"
+
     pick = "mdp3"
 
     def __init__(
@@ -99,9 +101,9 @@ class Mdp3(Clip):
         super().__init__(model, size, text, cache_dir)
         self.segment, self.lam = segment, lam
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        images = normalise(self.embedder.images(candidates).astype(np.float64))
-        question = normalise(self.embedder.question(sample).astype(np.float64))
+    def score(self, query: Query) -> np.ndarray:
+        images = normalise(self.embedder.images(query.candidates).astype(np.float64))
+        question = normalise(self.embedder.question(query).astype(np.float64))
         return kernel(images, question[None])[:, 0].astype(np.float32)
 
     def select(self, scores: np.ndarray, k: int, candidates: Candidates) -> np.ndarray:

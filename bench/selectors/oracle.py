@@ -1,10 +1,14 @@
-"""oracle: scores from the ground-truth interval (needle only), the upper bound of any selector."""
+"""oracle: scores from the ground-truth interval (needle only), the upper bound of any selector.
+
+The one selector that reads the ground truth: it declares `needs_truth`, so
+`bench.selectors.query_for` hands it the Sample in `query.truth`; it reads only the interval.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 
 
@@ -12,7 +16,10 @@ from bench.registry import selectors
 class Oracle:
     """Upper bound (needle only): candidates inside the ground-truth interval score highest."""
 
+    spec = "oracle"
+
     pick = "nms"
+    needs_truth = True  # the interval is ground truth; every other selector gets truth=None
 
     def load(self, device: str) -> None:
         pass
@@ -20,11 +27,13 @@ class Oracle:
     def release(self) -> None:
         pass
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        if sample.interval is None:
-            raise ValueError(f"oracle needs a ground-truth interval; {sample.dataset} sample {sample.sample_id} has none")
-        start, end = sample.interval
-        t = candidates.times
+    def score(self, query: Query) -> np.ndarray:
+        if query.truth is None:
+            raise ValueError(f"oracle needs the ground truth of {query.dataset} sample {query.sample_id}; build its query with query_for")
+        if query.truth.interval is None:
+            raise ValueError(f"oracle needs a ground-truth interval; {query.dataset} sample {query.sample_id} has none")
+        start, end = query.truth.interval
+        t = query.candidates.times
         inside = (t >= start) & (t < end)
         # outside the interval, nearer is better, so ties break toward the needle
         distance = np.maximum(start - t, t - end)

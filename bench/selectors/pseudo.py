@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 from bench.selectors.spatial import Spatial
 from bench.selectors.temporal import Temporal
@@ -21,6 +21,8 @@ from bench.selectors.temporal import Temporal
 @selectors.register("pseudo")
 class Pseudo:
     """Seed paper's pseudo label: the mean of the spatial and temporal scores (scorer=, captioner=, llm=)."""
+
+    spec = "pseudo"
 
     pick = "nms"
 
@@ -43,5 +45,5 @@ class Pseudo:
         for judge in self._judges:
             judge.release()
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        return (self.spatial.score(candidates, sample) + self.temporal.score(candidates, sample)) / 2
+    def score(self, query: Query) -> np.ndarray:
+        return (self.spatial.score(query) + self.temporal.score(query)) / 2

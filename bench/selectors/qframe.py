@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import digest
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 from bench.selectors._embed import DEFAULT_MODEL
 from bench.selectors.clip import Clip
@@ -28,6 +28,8 @@ from bench.selectors.pick import gumbel_keys
 class QFrame(Clip):
     """Q-Frame: Gumbel top-k over softmax(CLIP logits / temperature), seeded (temperature=0.8)."""
 
+    spec = "qframe"
+
     pick = "topk"
 
     def __init__(
@@ -36,8 +38,8 @@ class QFrame(Clip):
         super().__init__(model, size, text, cache_dir)
         self.temperature, self.seed = temperature, seed
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        logits = self.embedder.images(candidates).astype(np.float64) @ self.embedder.question(sample).astype(np.float64)
-        draw = int(digest(candidates.key, sample.question, sample.options)[:16], 16)
+    def score(self, query: Query) -> np.ndarray:
+        logits = self.embedder.images(query.candidates).astype(np.float64) @ self.embedder.question(query).astype(np.float64)
+        draw = int(digest(query.candidates.key, query.question, query.options)[:16], 16)
         rng = np.random.default_rng([self.seed, draw])
         return gumbel_keys(logits, self.temperature, rng).astype(np.float32)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.options import with_options
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import Spec, backbones, selectors
 
 
@@ -34,6 +34,8 @@ def frame_judge(spec: str, duty: str, weights: str, size: str):
 class Spatial:
     """Seed paper's spatial label: an M-LLM's p(True) that each frame alone helps answer (scorer=qwen2-vl)."""
 
+    spec = "spatial"
+
     pick = "nms"
 
     def __init__(self, scorer: str = "qwen2-vl", weights: str = "pretrained", size: str = "full") -> None:
@@ -45,5 +47,5 @@ class Spatial:
     def release(self) -> None:
         self.judge.release()
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        return np.asarray(self.judge.frame_relevance(candidates.frames, with_options(sample.question, sample.options)), dtype=np.float32)
+    def score(self, query: Query) -> np.ndarray:
+        return np.asarray(self.judge.frame_relevance(query.candidates.frames, with_options(query.question, query.options)), dtype=np.float32)

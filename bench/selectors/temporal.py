@@ -28,7 +28,7 @@ import numpy as np
 from bench import chat
 from bench.cache import ArrayStore, default_root, digest
 from bench.options import with_options
-from bench.records import Candidates, Sample
+from bench.records import Candidates, Query
 from bench.registry import selectors
 from bench.selectors.spatial import frame_judge
 
@@ -79,15 +79,17 @@ def parse_listed(text: str, n: int) -> Listed:
     return Listed(kept, len(value) - len(kept))
 
 
-def prompt(captions: tuple[str, ...], times: np.ndarray, sample: Sample) -> str:
-    """The text LLM's prompt: numbered, timed captions, then the question with its options."""
-    lines = "\n".join(f"{i} ({t:.1f} s): {c}" for i, (c, t) in enumerate(zip(captions, times)))
-    return PROMPT.format(n=len(captions), last=len(captions) - 1, captions=lines, question=with_options(sample.question, sample.options))
+def prompt(captions: tuple[str, ...], query: Query) -> str:
+    """The text LLM's prompt: numbered captions timed by the candidates' seconds, then the question with its options."""
+    lines = "\n".join(f"{i} ({t:.1f} s): {c}" for i, (c, t) in enumerate(zip(captions, query.candidates.times)))
+    return PROMPT.format(n=len(captions), last=len(captions) - 1, captions=lines, question=with_options(query.question, query.options))
 
 
 @selectors.register("temporal")
 class Temporal:
     """Seed paper's temporal label: a text LLM lists helpful frames from M-LLM captions (captioner=, llm=gpt-4o-mini)."""
+
+    spec = "temporal"
 
     pick = "nms"
 
@@ -120,9 +122,9 @@ class Temporal:
         self.store.save(key, {}, {"captions": list(captions)})
         return captions
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        n = len(candidates.frames)
-        messages = [{"role": "user", "content": prompt(self.captions(candidates), candidates.times, sample)}]
+    def score(self, query: Query) -> np.ndarray:
+        n = len(query.candidates.frames)
+        messages = [{"role": "user", "content": prompt(self.captions(query.candidates), query)}]
         for attempt in range(self.retries + 1):
             try:
                 listed = parse_listed(chat.complete(self.llm, messages, max_tokens=512), n)
@@ -134,7 +136,7 @@ class Temporal:
             raise UnusableReply(f"{self.llm}: no usable frame list in {self.retries + 1} replies; last: {problem}")
         if listed.dropped:
             self.dropped += listed.dropped
-            log.warning("%s listed %d unusable frame entries for %s; dropped", self.llm, listed.dropped, sample.sample_id)
+            log.warning("%s listed %d unusable frame entries for %s; dropped", self.llm, listed.dropped, query.sample_id)
         scores = np.zeros(n, dtype=np.float32)
         scores[list(listed.indices)] = 1.0
         return scores

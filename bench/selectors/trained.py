@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import default_root
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 
 
 @selectors.register("trained")
 class Trained:
     """The seed method: a SigLIP + Qwen2.5 selector trained on pseudo labels (ckpt=DIR from `bench train`)."""
+
+    spec = "trained"
 
     pick = "nms"
 
@@ -39,13 +41,13 @@ class Trained:
     def release(self) -> None:
         self._model = None
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
+    def score(self, query: Query) -> np.ndarray:
         import torch
 
         from bench.options import with_options
         from bench.selector_model.features import question_batch
 
         with torch.inference_mode():
-            visual = self._features.get(candidates, self._model, self._processor, self._device)[None].to(self._device)
-            ids, lengths = question_batch(self._tokenizer, [with_options(sample.question, sample.options)], self._device)
+            visual = self._features.get(query.candidates, self._model, self._processor, self._device)[None].to(self._device)
+            ids, lengths = question_batch(self._tokenizer, [with_options(query.question, query.options)], self._device)
             return torch.sigmoid(self._model(visual, ids, lengths))[0].cpu().numpy().astype(np.float32)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Query
 from bench.registry import selectors
 
 
 @selectors.register("uniform")
 class Uniform:
     """Segment centres over the candidate pool: idx_j = floor((j + 0.5) * N / k)."""
+
+    spec = "uniform"
 
     pick = "uniform"
 
@@ -20,5 +22,5 @@ class Uniform:
     def release(self) -> None:
         pass
 
-    def score(self, candidates: Candidates, sample: Sample) -> np.ndarray:
-        return np.zeros(len(candidates.times), dtype=np.float32)
+    def score(self, query: Query) -> np.ndarray:
+        return np.zeros(len(query.candidates.times), dtype=np.float32)
