@@ -1,4 +1,4 @@
-"""Scoring samples with one selector, cached on disk: shared by `bench run` and `bench labels`.
+"""The selector-score cache, and scoring the samples it lacks with one selector: `bench run`, `bench labels` and `bench show` share it.
 
 Scores are cached per (selector spec without `pick`, candidates, question, options), with the
 seconds they took, so a grid over k and backbones scores each sample once per selector and a
@@ -9,26 +9,20 @@ sample is not cached yet.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from bench.cache import ArrayStore, digest
 from bench.records import Candidates, Sample
 from bench.selectors import query_for
+from bench.loading import Lazy
+from bench.progress import Reporter
 from bench.timing import timed
 
 log = logging.getLogger(__name__)
-
-
-class Reporter:
-    """Progress callbacks; the default reports nothing. The CLI draws rich bars."""
-
-    def phase(self, description: str, total: int) -> ContextManager[Callable[[], None]]:
-        return nullcontext(lambda: None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,34 +91,3 @@ def _score(selector, scorer: str, cands: Candidates, sample: Sample, store: Arra
         return f"select: {type(exc).__name__}: {exc}"
     store.save(score_key(scorer, cands, sample), {"scores": values}, {"score_s": took[0]})
     return ""
-
-
-class Lazy:
-    """A selector or backbone loaded on first use and released on exit, also when the work fails.
-
-    A load that fails is remembered: every row that needed the model gets its error
-    (`load: <type>: <message>`) and the rest of the grid goes on.
-    """
-
-    def __init__(self, model, device: str) -> None:
-        self.model, self.device = model, device
-        self.loaded, self.error = False, ""
-
-    def ready(self) -> str:
-        """"" once loaded, else the load's error; loads at most once."""
-        if not self.loaded and not self.error:
-            try:
-                self.model.load(self.device)
-                self.loaded = True
-            except Exception as exc:  # a missing checkpoint, no GPU memory: this model's rows fail, not the run
-                self.error = f"load: {type(exc).__name__}: {exc}"
-                log.warning("%s could not load: %s", self.model.spec, exc, exc_info=True)
-        return self.error
-
-    def __enter__(self) -> "Lazy":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.loaded:
-            self.loaded = False
-            self.model.release()
