@@ -2,7 +2,7 @@
 scores and their mean, the soft target of the seed paper.
 
 The signals are the `spatial` and `temporal` selectors themselves (any selector spec works),
-scored through `bench.scoring`, so labels share the score cache with `bench run`. Samples come
+scored through `bench.score_cache`, so labels share the score cache with `bench run`. Samples come
 from a registered benchmark or from a manifest: JSONL lines of
 `{"video": path, "question": text, "options": [...], "id": optional}`.
 
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import atomic_write_text
+from bench.progress import Reporter
 from bench.records import Sample
 from bench.registry import selectors
-from bench.scoring import Reporter, cached, score_all, score_store
+from bench.score_cache import cached, score_all, score_store
 from bench.video import FrameCache, VideoError
 
 

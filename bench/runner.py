@@ -21,8 +21,8 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Callable, Iterator
 
 from bench.answering import ask
@@ -30,10 +30,12 @@ from bench.cache import ArrayStore, default_root
 from bench.datafiles import DataError
 from bench.inflight import in_flight
 from bench.judge import DEFAULT_MODEL
+from bench.loading import Lazy
+from bench.progress import Reporter
 from bench.records import Candidates, DataOptions, Outcome, Row, Sample
 from bench.registry import backbones, benchmarks, selectors
 from bench.results import CellWriter, cell_path
-from bench.scoring import Lazy, Reporter, cached, score_all, score_store
+from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.timing import resolve_device

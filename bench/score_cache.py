@@ -16,10 +16,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from bench.cache import ArrayStore, digest
-from bench.records import Candidates, Sample
-from bench.selectors import query_for
 from bench.loading import Lazy
 from bench.progress import Reporter
+from bench.records import Candidates, Sample
+from bench.selectors import query_for
 from bench.timing import timed
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.options import LETTERS
-from bench.cache import default_root
 from bench.answering import ask
+from bench.cache import default_root
+from bench.loading import Lazy
+from bench.options import LETTERS
+from bench.progress import Reporter
 from bench.records import Candidates, DataOptions, Outcome, Sample
 from bench.registry import backbones, benchmarks, selectors
-from bench.scoring import Lazy, Reporter, cached, score_all, score_store
+from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.video import FrameCache

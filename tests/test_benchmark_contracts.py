@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pytest
 
+from bench.analysis.cells import METRICS
 from bench.benchmarks import Breakdown, facts
-from bench.cells import METRICS
 from bench.options import LETTERS
 from bench.records import COLUMNS, DataOptions, Sample
 from bench.registry import Spec, benchmarks

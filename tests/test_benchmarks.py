@@ -87,7 +87,7 @@ def test_videomme_reads_the_parquet_and_strips_the_letters(root):
 
 
 def test_videomme_sub_categories_are_a_breakdown_of_the_tables(tmp_path):
-    from bench import tables
+    from bench.analysis import tables
     from bench.results import read_all
     from tests.handmade import cell, write
 

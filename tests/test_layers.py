@@ -8,8 +8,8 @@ import pytest
 import bench
 
 PACKAGE = Path(bench.__file__).parent
-LOWER = ("records", "registry", "cache", "video", "chat", "sampling", "options", "datafiles", "timing")
-UPPER = ("selectors", "backbones", "benchmarks", "runner", "scoring", "commands", "cli")
+LOWER = ("records", "registry", "cache", "video", "chat", "sampling", "options", "datafiles", "timing", "progress", "loading", "inflight")
+UPPER = ("selectors", "backbones", "benchmarks", "runner", "score_cache", "analysis", "commands", "cli")
 
 
 def imported(path: Path) -> set[str]:

@@ -9,8 +9,8 @@ from bench.backbones.probe import Probe, shape_colour
 from bench.benchmarks.needle import QUESTION
 from bench.records import DataOptions
 from bench.registry import benchmarks
-from bench.runner import RunConfig, run
 from bench.results import read_all
+from bench.runner import RunConfig, run
 from bench.video import FrameCache, probe
 
 

@@ -2,8 +2,8 @@
 
 from click.testing import CliRunner
 
-from bench import plots
-from bench.cells import prepare
+from bench.analysis import plots
+from bench.analysis.cells import prepare
 from bench.cli import main
 from bench.results import read_all
 from tests.handmade import cell, write

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from bench.cells import prepare
+from bench.analysis.cells import prepare
+from bench.analysis.report import compare_runs
 from bench.cli import main
-from bench.report import compare_runs
 from bench.results import read_all
 from tests.handmade import cell, write
 from tests.test_tables import ToyMLVU, registered_benchmark

@@ -4,7 +4,7 @@ sample into a selection, it never reads the answer, and all-black frames do not 
 Each selector runs offline on the CPU from its entry in TINY; a selector registered without
 one fails `test_every_registered_selector_has_a_tiny_spec`, so a new one must add itself.
 The poison test replaces a sample's answer and interval by a sentinel that raises on any use
-and scores it through `bench.scoring.score_all`, the runner's path.
+and scores it through `bench.score_cache.score_all`, the runner's path.
 """
 
 import json
@@ -14,9 +14,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bench.progress import Reporter
 from bench.records import Candidates
 from bench.registry import Spec, selectors
-from bench.scoring import Reporter, cached, score_all, score_store
+from bench.score_cache import cached, score_all, score_store
 from bench.selectors import query_for
 from bench.selectors.choose import choose
 from bench.video import FrameCache

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.stats import bootstrap_interval, mcnemar, paired_change
+from bench.analysis.stats import bootstrap_interval, mcnemar, paired_change
 
 
 @pytest.mark.parametrize("worse, better, expected", [

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from bench import tables
+from bench.analysis import tables
+from bench.analysis.cells import TableError
 from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice
-from bench.cells import TableError
 from bench.cli import main
 from bench.records import Outcome
 from bench.registry import benchmarks
@@ -329,3 +329,29 @@ def test_a_metric_the_tables_do_not_know_is_an_error_naming_the_benchmark(tmp_pa
     with (registered_benchmark("toy-median", ToyUnknownMetric),
           pytest.raises(TableError, match=r"unknown metric median \(declared by toy-median\); known: accuracy, category_mean")):
         build(tmp_path, "grid", cell("uniform", 8, "10", dataset="toy-median"))
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    """The CLI's table console at 80 columns, recording what it prints."""
+    from rich.console import Console
+
+    import bench.commands
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(bench.commands, "out", console)
+    return console
+
+
+@pytest.mark.parametrize("layout, whole", [("auto", True), ("long", True), ("wide", False)])
+def test_the_demo_table_reads_whole_at_80_columns(private_cache, results_dir, narrow, layout, whole):
+    result = CliRunner().invoke(main, ["demo", "--videos", "8", "--candidates", "32", "--frame-size", "64", "--layout", layout,
+                                       "--results-dir", str(results_dir), "--cache-dir", str(private_cache), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    text = narrow.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    cells = tables.build("long", read_all(results_dir), tables.Filters(), tables.Options(compare="uniform"))
+    numbers = [v for column in ("acc", "vs uniform", "95% CI", "p", "unparsed") for v in cells[column] if v]
+    assert len(numbers) >= 3 * 6  # six cells: an accuracy each, a change, interval and p for each oracle cell
+    found = [n in text for n in numbers]
+    assert all(found) if whole else not all(found), [n for n, f in zip(numbers, found) if f != whole]

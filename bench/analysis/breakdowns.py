@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.analysis.cells import TableError
 from bench.benchmarks import facts
-from bench.cells import TableError
 
 
 def assign_groups(data: pd.DataFrame, by: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ What a dataset is comes from its benchmark (bench.benchmarks.facts, by the datas
 whether it is open-ended (a mean judge score beside accuracy, no McNemar test) and its
 metric (METRICS): "accuracy" is the share of answered rows that are right; "category_mean"
 the mean of the per-category accuracies (MLVU's M-Avg), whose change is the change in that
-mean, with a bootstrap within categories and no McNemar test (bench.stats). A name no longer
+mean, with a bootstrap within categories and no McNemar test (bench.analysis.stats). A name no longer
 registered reads as plain multiple choice.
 """
 
@@ -27,8 +27,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from bench.analysis.stats import Change, paired_change
 from bench.benchmarks import facts
-from bench.stats import Change, paired_change
 
 PROTOCOL = ["candidates", "seek", "frame_size", "decoder"]  # how the candidates were made
 CELL = ["dataset", "backbone", "selector", "frames", *PROTOCOL]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import plots
-from bench.cells import CELL, Summary, accuracy_text, change_text, check_judges, compare, flags_text, prepare, protocol_text, summarise, varying
+from bench.analysis import plots
+from bench.analysis.cells import CELL, Summary, accuracy_text, change_text, check_judges, compare, flags_text, prepare, protocol_text, summarise, varying
+from bench.analysis.stats import Change
+from bench.analysis.tables import render
 from bench.results import read_all
-from bench.stats import Change
-from bench.tables import render
 
 _STYLE = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}"
 
@@ -30,7 +30,7 @@ _STYLE = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
 class Line:
     """One cell found in both result sets."""
 
-    cell: tuple  # bench.cells.CELL: (dataset, backbone, selector, frames, candidates, seek, frame_size, decoder)
+    cell: tuple  # bench.analysis.cells.CELL: (dataset, backbone, selector, frames, candidates, seek, frame_size, decoder)
     before: Summary
     after: Summary
     change: Change | None  # None when the two sides share no answered sample
@@ -58,7 +58,7 @@ def is_regression(change: Change | None, threshold: float) -> bool:
 
 
 def compare_runs(baseline: pd.DataFrame, current: pd.DataFrame, threshold: float = 1.0, resamples: int = 10_000, seed: int = 0) -> Report:
-    """Compare prepared rows (bench.cells.prepare) of a baseline and a current run, cell by cell."""
+    """Compare prepared rows (bench.analysis.cells.prepare) of a baseline and a current run, cell by cell."""
     check_judges(pd.concat([baseline, current]))  # a change across judges would measure the judges
     before, after = dict(iter(baseline.groupby(CELL))), dict(iter(current.groupby(CELL)))
     lines = []

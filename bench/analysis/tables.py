@@ -2,7 +2,7 @@
 
 - grid: rows (dataset, backbone), a column per (selector, frames); `by` breaks cells down by
   a breakdown each benchmark declares (category, duration, ...) or any column
-  (bench.breakdowns).
+  (bench.analysis.breakdowns).
 - main (the seed paper's Tables 1-4): rows (backbone, frames, selector), a column per
   dataset, each cell baseline -> selector (change).
 - ablation (Table 5): rows selector, a column per dataset; one backbone and one k.
@@ -17,7 +17,7 @@ from its largest candidate pool made with the same seek mode, frame size and dec
 of different protocols stay apart; a label names the protocol parts that differ from the
 defaults or between the cells shown (`clip k=8 N=32 seek=keyframe`). Every change carries a
 95% paired bootstrap interval and, for multiple choice scored by plain accuracy, an exact
-McNemar p-value (see bench.cells.change_text). Whether a dataset is open-ended, its groups
+McNemar p-value (see bench.analysis.cells.change_text). Whether a dataset is open-ended, its groups
 and its metric come from its benchmark (bench.benchmarks.facts), never from a list here.
 """
 
@@ -29,8 +29,8 @@ from typing import Callable
 import pandas as pd
 from tabulate import tabulate
 
-from bench.breakdowns import assign_groups, groups_in, order
-from bench.cells import CELL, PROTOCOL, TableError, accuracy_text, change_text, compare, flags_text, prepare, protocol_text, summarise, timing, varying
+from bench.analysis.breakdowns import assign_groups, groups_in, order
+from bench.analysis.cells import CELL, PROTOCOL, TableError, accuracy_text, change_text, compare, flags_text, prepare, protocol_text, summarise, timing, varying
 from bench.registry import RegistryError, Spec
 
 _LATEX = {"→": r"$\rightarrow$", "≥": r"$\geq$"}
@@ -151,6 +151,37 @@ def grid(data: pd.DataFrame, options: Options) -> pd.DataFrame:
         column = f"{selector} k={k}" + protocol_text(dict(zip(PROTOCOL, protocol)), shown)
         entries.append(_Entry((dataset, backbone), column, _versus(rows, base, options), column_order=(selector != options.compare, selector, k, *protocol)))
     return _pivot(entries, ["dataset", "backbone"])
+
+
+NAMES = ("dataset", "backbone", "selector")  # the long layout's columns that may wrap; numbers never do
+
+
+def long(data: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """The grid one line per cell (dataset, backbone, selector, k): accuracy, change, interval and p in columns of their own.
+
+    It fits a narrow terminal, where the grid's cells would be cut: every number stays whole,
+    and what was left out (errors) or unparsed has its own column instead of a bracket in
+    every cell.
+    """
+    baselines, shown = _baselines(data, options.compare), varying(data)
+    against = options.compare or "baseline"
+    lines = []
+    for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
+        s = summarise(rows)
+        base = None if selector == options.compare else _base(baselines, dataset, backbone, k, protocol)
+        change = None if base is None else compare(base, rows, options.resamples, options.seed)
+        p = "" if change is None or change.p is None else "<0.001" if change.p < 0.001 else f"{change.p:.3f}"
+        lines.append(((dataset, backbone, selector != options.compare, selector, k, *protocol), {
+            "dataset": dataset, "backbone": backbone, "selector": _label(selector, protocol, shown), "k": str(k),
+            "acc": accuracy_text(s),
+            f"vs {against}": "" if base is None else "no shared" if change is None else f"{change.points:+.1f}",
+            "95% CI": "" if change is None else f"[{change.low:+.1f}, {change.high:+.1f}]",
+            "p": p,
+            "unparsed": f"{100 * s.unparsed / s.n:.1f}%" if s.n and s.unparsed else "",
+            "err": str(s.errors) if s.errors else "",
+        }))
+    table = pd.DataFrame([line for _, line in sorted(lines, key=lambda item: item[0])])
+    return table.loc[:, [c for c in table.columns if c in NAMES or c in ("k", "acc") or (table[c] != "").any()]]
 
 
 def breakdown(data: pd.DataFrame, options: Options) -> pd.DataFrame:
@@ -298,13 +329,13 @@ def variants(data: pd.DataFrame, options: Options) -> pd.DataFrame:
 
 
 KINDS: dict[str, Callable[[pd.DataFrame, Options], pd.DataFrame]] = {
-    "grid": grid, "main": main, "ablation": ablation, "efficiency": efficiency, "kvs2k": kvs2k, "pool": pool, "variants": variants,
+    "grid": grid, "long": long, "main": main, "ablation": ablation, "efficiency": efficiency, "kvs2k": kvs2k, "pool": pool, "variants": variants,
 }
 
 
 def build(kind: str, data: pd.DataFrame, filters: Filters = Filters(), options: Options = Options()) -> pd.DataFrame:
     """The table of `kind` from the rows bench.results.read_all returns, filtered."""
-    keep = None if kind == "grid" else options.compare
+    keep = None if kind in ("grid", "long") else options.compare
     rows = select(data, filters, keep, tuple(2 * k for k in filters.frames) if kind == "kvs2k" else ())
     rows = prepare(rows) if not rows.empty else rows
     if rows.empty:

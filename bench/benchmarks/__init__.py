@@ -20,7 +20,7 @@ Video-MME reply wrong, which is the default `wrong` here.
 
 A benchmark also declares, as class attributes, the facts its tables need: whether its
 answers are open-ended (judged), the breakdowns `bench table --by` offers for it, and its
-metric. The analysis code (bench.cells, bench.breakdowns) reads them from the class
+metric. The analysis code (bench.analysis.cells, bench.analysis.breakdowns) reads them from the class
 registered under the dataset's name, so a new benchmark needs no edit outside its module; a
 name no longer registered is read as plain multiple choice with no breakdowns of its own.
 """
@@ -58,7 +58,7 @@ class Benchmark(Protocol):
     max_new_tokens: int
     open_ended: bool  # free-text answers a judge grades (accuracy and a mean 0-5 score), not options
     breakdowns: Mapping[str, Breakdown]  # `--by` name -> its Breakdown; `--by` also takes the column a breakdown reads
-    # how a cell's answered rows add up to its accuracy, a name in bench.cells.METRICS: "accuracy" (the
+    # how a cell's answered rows add up to its accuracy, a name in bench.analysis.cells.METRICS: "accuracy" (the
     # share right) or "category_mean" (the mean of the per-category accuracies, MLVU's M-Avg)
     metric: str
 

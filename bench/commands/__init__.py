@@ -80,6 +80,7 @@ FRAME_SIZE = click.option("--frame-size", type=click.IntRange(min=1), default=33
 SEEK = click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off.")
 DECODER = click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames.")
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
+LAYOUT = click.option("--layout", type=click.Choice(["auto", "wide", "long"]), default="auto", show_default=True, help="wide: a column per (selector, k); long: a line per cell, numbers in columns of their own; auto: long when wide does not fit the terminal.")
 
 
 def options(*decorators: Callable) -> Callable:
@@ -138,18 +139,52 @@ def read_results(results_dir: Path):
         raise BadInput(str(exc)) from None
 
 
-def show_table(frame, fmt: str, out_path: Path | None = None) -> None:
-    """Print a table to stdout (rich, md, csv or latex) and optionally write it to a file."""
-    from rich.table import Table
+def show_table(frame, fmt: str, out_path: Path | None = None, long: Callable[[], object] | None = None, layout: str = "auto") -> None:
+    """Print a table to stdout (rich, md, csv or latex) and optionally write it to a file.
 
-    from bench import tables
+    A rich table too wide for the terminal would cut its cells; where `long` builds the same
+    numbers one line per cell, that is drawn instead (`layout` "auto"), or always ("long").
+    Paper formats (md, csv, latex) and the file keep the wide layout.
+    """
+    from bench.analysis import tables
 
     if fmt == "rich":
-        table = Table(*map(str, frame.columns))
-        for values in frame.itertuples(index=False):
-            table.add_row(*map(str, values))
+        table = _rich(frame)
+        if long is not None and (layout == "long" or layout == "auto" and _width(table) > out.width):
+            table = _rich(long(), wrap=tables.NAMES)
         out.print(table)
     else:
         click.echo(tables.render(frame, fmt))
     if out_path:
         out_path.write_text(tables.render(frame, "md" if fmt == "rich" else fmt) + "\n")
+
+
+def _rich(frame, wrap: tuple[str, ...] | None = None):
+    """A rich Table of a frame's text; with `wrap`, only those columns may wrap, the others never.
+
+    With `wrap`, a wrapping column that holds one value throughout goes to the title instead,
+    leaving the width to the numbers.
+    """
+    from rich import box
+    from rich.table import Table
+
+    title = None
+    if wrap is not None:
+        same = [c for c in wrap if c in frame and len(frame) > 1 and frame[c].nunique() == 1]
+        title = "   ".join(f"{c} {frame[c].iloc[0]}" for c in same) or None
+        frame = frame.drop(columns=same)
+    table = Table(box=box.SIMPLE_HEAD if wrap is not None else box.HEAVY_HEAD, title=title, pad_edge=wrap is None)
+    for column in map(str, frame.columns):
+        whole = wrap is not None and column not in wrap
+        table.add_column(column, no_wrap=whole, justify="right" if whole else "left", overflow="fold")
+    for values in frame.itertuples(index=False):
+        table.add_row(*map(str, values))
+    return table
+
+
+def _width(table) -> int:
+    """Columns the table needs to show every cell on one line."""
+    from rich.measure import Measurement
+
+    wide = Console(width=10_000)
+    return Measurement.get(wide, wide.options, table).maximum

@@ -6,15 +6,16 @@ import sys
 
 import click
 
-from bench.commands import grid_options, read_results, run_grid, setup_logging, show_table
+from bench.commands import LAYOUT, grid_options, read_results, run_grid, setup_logging, show_table
 
 SELECTORS, FRAMES = ("uniform", "oracle"), (4, 8, 16)
 
 
 @click.command("demo")
 @click.option("--videos", default=40, show_default=True, help="How many needle videos to generate and answer.")
+@LAYOUT
 @grid_options
-def command(videos: int, verbose: bool, **kwargs) -> None:
+def command(videos: int, layout: str, verbose: bool, **kwargs) -> None:
     """Generate the needle benchmark and compare uniform with the oracle at 4, 8 and 16 frames.
 
     Needs no download and no GPU: videos are generated into the cache on first use, the probe
@@ -24,10 +25,10 @@ def command(videos: int, verbose: bool, **kwargs) -> None:
     Example:
       bench demo --results-dir results
     """
-    from bench import tables
+    from bench.analysis import tables
 
     setup_logging(verbose)
     summary = run_grid(datasets=("needle",), selectors=SELECTORS, backbones=("probe",), frames=FRAMES, limit=videos, **kwargs)
-    shown = tables.Filters(datasets=("needle",), backbones=("probe",), selectors=SELECTORS, frames=FRAMES)
-    show_table(tables.build("grid", read_results(kwargs["results_dir"]), shown, tables.Options(compare="uniform")), "rich")
+    data, shown, options = read_results(kwargs["results_dir"]), tables.Filters(datasets=("needle",), backbones=("probe",), selectors=SELECTORS, frames=FRAMES), tables.Options(compare="uniform")
+    show_table(tables.build("grid", data, shown, options), "rich", long=lambda: tables.build("long", data, shown, options), layout=layout)
     sys.exit(1 if summary.errors else 0)

@@ -24,8 +24,8 @@ def command(compare: str, out: Path, results_dir: Path, **filters) -> None:
     Example:
       bench plot --results-dir results --dataset longvideobench --out plots
     """
-    from bench import plots, tables
-    from bench.cells import TableError, prepare
+    from bench.analysis import plots, tables
+    from bench.analysis.cells import TableError, prepare
 
     setup_logging(False)
     try:

@@ -31,8 +31,8 @@ def command(baseline: Path, current: Path, threshold: float, out: Path, resample
     Example:
       bench report --baseline benchmarks/baseline --current results --out report
     """
-    from bench import report as reports
-    from bench.cells import TableError
+    from bench.analysis import report as reports
+    from bench.analysis.cells import TableError
     from bench.results import ResultsError
 
     setup_logging(False)

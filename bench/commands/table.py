@@ -7,11 +7,11 @@ from typing import Callable
 
 import click
 
-from bench.commands import RESAMPLES, RESULTS_DIR, SEED, ints, read_results, setup_logging, show_table, words
+from bench.commands import LAYOUT, RESAMPLES, RESULTS_DIR, SEED, ints, read_results, setup_logging, show_table, words
 
 
 def filter_options(command: Callable) -> Callable:
-    """--results-dir and the row filters (named as bench.tables.Filters' fields), spelled the same in `table` and `plot`."""
+    """--results-dir and the row filters (named as bench.analysis.tables.Filters' fields), spelled the same in `table` and `plot`."""
     options = [
         RESULTS_DIR,
         click.option("--dataset", "datasets", callback=words, help="Only these datasets (comma-separated; a name takes all its specs)."),
@@ -32,15 +32,17 @@ def filter_options(command: Callable) -> Callable:
 @click.option("--by", default=None, help="Break accuracy down by category, duration or another column (grid and efficiency).")
 @click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "latex"]), default="rich", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write the table to this file.")
+@LAYOUT
 @RESAMPLES
 @SEED
 @filter_options
-def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path | None, resamples: int, seed: int, results_dir: Path, **filters) -> None:
+def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path | None, layout: str, resamples: int, seed: int, results_dir: Path, **filters) -> None:
     """Print a paper-style table from every CSV under the results dir.
 
     Accuracy is a percentage of the rows without an error; error rows (judge failures among
     them) and unparsed replies are counted in brackets. Every change against the baseline
     carries a 95% paired bootstrap interval and, for multiple choice, an exact McNemar p.
+    The grid is drawn one line per cell when it is wider than the terminal (--layout).
     Cells run with another candidate pool, seek mode, frame size or decoder stay apart and
     are labelled with it. Records cut short and repeated header lines are skipped and said
     on stderr; a value a column cannot hold exits 2 naming file, line and column.
@@ -52,14 +54,16 @@ def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path 
       bench table --kind efficiency --dataset nextqa --backbone llava-next-video
       bench table --by duration --dataset videomme --compare uniform
     """
-    from bench import tables
+    from bench.analysis import tables
 
     setup_logging(False)
     if by and kind not in ("grid", "efficiency"):
         raise click.UsageError("--by works with --kind grid or efficiency")
     options = tables.Options(compare if kind == "grid" else compare or "uniform", by, resamples, seed)
+    data, shown = read_results(results_dir), tables.Filters(**filters)
     try:
-        table = tables.build(kind, read_results(results_dir), tables.Filters(**filters), options)
+        table = tables.build(kind, data, shown, options)
     except tables.TableError as exc:
         raise click.ClickException(f"{results_dir}: {exc}") from None
-    show_table(table, fmt, out)
+    long = (lambda: tables.build("long", data, shown, options)) if kind == "grid" and not by else None
+    show_table(table, fmt, out, long, layout)

@@ -28,7 +28,7 @@ from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all
 from bench.runner import RunConfig, run
-from bench.scoring import score_key
+from bench.score_cache import score_key
 from bench.video import FrameCache, decode
 
 SELECTED = "4 12 20 28"  # floor((j + 0.5) * 32 / 4) for j = 0..3
