@@ -27,9 +27,10 @@ from bench.cache import ArrayStore
 from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all
-from bench.runner import RunConfig, run
+from bench.runner import run
 from bench.score_cache import score_key
 from bench.video import FrameCache, decode
+from tests.faults.conftest import small_config
 
 SELECTED = "4 12 20 28"  # floor((j + 0.5) * 32 / 4) for j = 0..3
 ROW = ["sample_id", "selected", "prediction", "correct", "error"]
@@ -38,22 +39,9 @@ CLI = ["--dataset", "needle", "--backbone", "probe", "--selector", "uniform", "-
        "--candidates", "32", "--frame-size", "64", "--device", "cpu"]
 
 
-def _config(cache: Path, results: Path, **kw) -> RunConfig:
-    base = dict(datasets=("needle",), selectors=("uniform",), backbones=("probe",), frames=(4,), limit=4,
-                candidates=32, frame_size=64, results_dir=results, cache_dir=cache, device="cpu")
-    return RunConfig(**{**base, **kw})
-
 
 def _rows(results: Path):
     return read_all(results).sort_values("sample_id")[ROW].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def needle4(tmp_path_factory) -> Path:
-    """The four needle test videos with their records, generated once."""
-    cache = tmp_path_factory.mktemp("needle4")
-    benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=4))
-    return cache / "needle"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +49,7 @@ def clean(needle4, tmp_path_factory):
     """The rows of a run on an intact cache of its own."""
     root = tmp_path_factory.mktemp("clean")
     shutil.copytree(needle4, root / "cache" / "needle")
-    summary = run(_config(root / "cache", root / "results"))
+    summary = run(small_config(root / "cache", root / "results"))
     rows = _rows(root / "results")
     assert summary.errors == 0 and (rows.selected == SELECTED).all()
     return rows
@@ -117,12 +105,12 @@ DAMAGE = [
 
 @pytest.mark.parametrize("kind, damage, what, decoded, scored", DAMAGE)
 def test_a_damaged_entry_is_named_once_recomputed_and_the_rows_are_right(cache, tmp_path, clean, caplog, kind, damage, what, decoded, scored):
-    run(_config(cache, tmp_path / "first"))
+    run(small_config(cache, tmp_path / "first"))
     path = _entry(cache, kind)
     damage(path)
     named = path if what != "its record does not match its checksum" else path.with_name(path.name.split(".")[0] + ".json")
     with caplog.at_level(logging.WARNING):
-        summary = run(_config(cache, tmp_path / "again"))
+        summary = run(small_config(cache, tmp_path / "again"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"damaged cache entry {named}") and warnings[0].endswith(f": {what}; recomputing it")
@@ -140,11 +128,11 @@ def test_a_damaged_entry_is_named_once_recomputed_and_the_rows_are_right(cache, 
 
 def test_an_entry_without_its_record_is_a_silent_miss(cache, tmp_path, clean, caplog):
     # a writer killed between the arrays and the record leaves exactly this behind
-    run(_config(cache, tmp_path / "first"))
+    run(small_config(cache, tmp_path / "first"))
     path = _entry(cache, "frames")
     path.with_name(path.name.split(".")[0] + ".json").unlink()
     with caplog.at_level(logging.WARNING):
-        summary = run(_config(cache, tmp_path / "again"))
+        summary = run(small_config(cache, tmp_path / "again"))
     assert caplog.records == []
     assert (summary.errors, summary.decoded, summary.cached) == (0, 1, 3)
     assert _rows(tmp_path / "again").equals(clean)
@@ -236,7 +224,7 @@ def test_a_reader_never_mixes_two_writers_of_one_entry(tmp_path):
 def test_a_cache_where_a_folder_is_a_file_warns_once_and_the_rows_are_right(cache, tmp_path, clean, caplog):
     (cache / "frames").write_text("not a folder")  # mkdir under it fails with ENOTDIR
     with caplog.at_level(logging.WARNING):
-        summary = run(_config(cache, tmp_path / "results"))
+        summary = run(small_config(cache, tmp_path / "results"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith(f"cannot write the cache in {cache} (ENOTDIR: Not a directory)")
     assert summary.errors == 0
@@ -264,7 +252,7 @@ def test_a_full_cache_warns_once_and_the_run_succeeds(cache, tmp_path, clean):
 def test_a_read_only_cache_is_read_warns_once_and_the_run_succeeds(cache, tmp_path, clean):
     if not _can_mount():
         pytest.skip("needs a private mount namespace (unshare -m) to mount the cache read-only")
-    run(_config(cache, tmp_path / "first"))
+    run(small_config(cache, tmp_path / "first"))
     entry = _entry(cache, "frames")
     entry.with_name(entry.name.split(".")[0] + ".json").unlink()  # sample 1 must be decoded again
     command = [sys.executable, "-m", "bench", "run", *CLI, "--cache-dir", str(cache), "--results-dir", str(tmp_path / "results")]

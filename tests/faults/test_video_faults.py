@@ -19,11 +19,10 @@ import av
 import numpy as np
 import pytest
 
-from bench.records import DataOptions
-from bench.registry import benchmarks
 from bench.results import read_all
-from bench.runner import RunConfig, run
+from bench.runner import run
 from bench.video import decode, probe
+from tests.faults.conftest import small_config
 from tests.videos import write_corner_video
 
 ROW = ["sample_id", "selected", "prediction", "correct", "error"]
@@ -83,28 +82,16 @@ def test_decord_hands_a_rotated_clip_to_pyav_with_one_warning(tmp_path, caplog):
 # ---- runs over needle with one damaged video
 
 
-def _config(cache: Path, results: Path, **kw) -> RunConfig:
-    base = dict(datasets=("needle",), selectors=("uniform",), backbones=("probe",), frames=(4,), limit=4,
-                candidates=32, frame_size=64, results_dir=results, cache_dir=cache, device="cpu")
-    return RunConfig(**{**base, **kw})
-
 
 def _rows(results: Path):
     return read_all(results).sort_values("sample_id").reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
-def needle4(tmp_path_factory) -> Path:
-    cache = tmp_path_factory.mktemp("needle4")
-    benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=4))
-    return cache / "needle"
-
-
-@pytest.fixture(scope="module")
 def clean(needle4, tmp_path_factory):
     root = tmp_path_factory.mktemp("clean")
     shutil.copytree(needle4, root / "cache" / "needle")
-    assert run(_config(root / "cache", root / "results")).errors == 0
+    assert run(small_config(root / "cache", root / "results")).errors == 0
     return _rows(root / "results")
 
 
@@ -156,7 +143,7 @@ def test_a_bad_video_is_one_error_row_naming_the_file(cache, tmp_path, clean, ca
         declared = container.streams.video[0].frames
     video.write_bytes(damage(video.read_bytes(), video))
     with caplog.at_level(logging.WARNING):
-        summary = run(_config(cache, tmp_path / "results"))
+        summary = run(small_config(cache, tmp_path / "results"))
     rows = _rows(tmp_path / "results")
     assert summary.errors == 1 and len(rows) == 4
     error = rows.error[1]
@@ -172,7 +159,7 @@ def test_decord_failing_mid_decode_warns_once_then_pyav_names_the_damage(cache, 
     video = _video(cache)
     video.write_bytes(_zero_middle(video.read_bytes(), video))
     with caplog.at_level(logging.WARNING):
-        run(_config(cache, tmp_path / "results", decoder="decord"))
+        run(small_config(cache, tmp_path / "results", decoder="decord"))
     rows = _rows(tmp_path / "results")
     assert rows.error[1].startswith(f"video: {video}: undecodable near pts")
     # one line from the decoder falling back, one from the runner recording the error row
