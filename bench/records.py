@@ -104,7 +104,7 @@ class Reply:
     """A backbone's answer to one prompt."""
 
     text: str  # raw generated text, kept as is in the CSV's `prediction`
-    n_visual_tokens: int = 0
+    n_visual_tokens: int | None = 0  # None: unknown (a server counts images inside prompt_tokens)
     t_preprocess_s: float | None = None  # seconds of processor work inside the answer (the rest is generate)
     prompt_tokens: int | None = None  # as a remote server counted them; None in process
     completion_tokens: int | None = None

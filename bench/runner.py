@@ -148,12 +148,19 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     device = resolve_device(cfg.device)
     # the grid by canonical spec: `uniform,uniform` or `oracle,oracle:pick=nms` is one selector
     plans = list({p.spec: p for p in (plan(text, seed=cfg.seed) for text in cfg.selectors)}.values())
-    backbone_specs = list(dict.fromkeys(backbones.canonical(b, weights=cfg.weights) for b in cfg.backbones))
     frame_counts = tuple(dict.fromkeys(cfg.frames))
     shard = cfg.shard if cfg.shard[1] > 1 else None
     # every constructor runs before any work, so a bad parameter is a usage error, not a late crash
-    built = {scorer: selectors.build(scorer, context={"cache_dir": Path(cfg.cache_dir)}) for scorer in dict.fromkeys(p.scorer for p in plans)}
-    models = {b: backbones.build(b, weights=cfg.weights) for b in backbone_specs}
+    # built from the specs as given, keyed by canonical spec: the canonical ones leave out settings (a server's base_url)
+    built: dict[str, object] = {}
+    for p in plans:
+        if p.scorer not in built:
+            built[p.scorer] = selectors.build(p.given, context={"cache_dir": Path(cfg.cache_dir)}, seed=cfg.seed)
+    models: dict[str, object] = {}
+    for text in cfg.backbones:
+        model = backbones.build(text, weights=cfg.weights)
+        models.setdefault(model.spec, model)  # the same model behind two servers is one cell: the first is asked
+    backbone_specs = list(models)
 
     def cells_for(dataset: str) -> list[_Cell]:
         return [

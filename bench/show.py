@@ -95,7 +95,7 @@ def show(
 
     cands = decoded(sample)
     chosen = plan(selector, seed=seed)
-    strategy = selectors.build(chosen.scorer, context={"cache_dir": cache_dir})
+    strategy = selectors.build(chosen.given, context={"cache_dir": cache_dir}, seed=seed)
     store = score_store(cache_dir)
     errors, _ = score_all(strategy, chosen.scorer, [sample], decoded, store, device, Reporter())
     if errors:

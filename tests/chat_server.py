@@ -2,8 +2,9 @@
 
 Tests script what it answers: a `Reply` per request (content, an HTTP error status, a delay
 past the client's timeout, raw malformed bytes, or a connection dropped part way through the
-body), either queued in order or computed from the request by a responder function. Every
-request body is kept in `requests`.
+body), either queued in order or computed from the request by a responder function. A reply
+may carry the first token's top logprobs and the usage counts a server reports. Every request
+body is kept in `requests`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (a hang, when past the client timeout)
     raw: bytes | None = None  # sent as the body instead of a well-formed completion
     cut_at: int | None = None  # close the connection after this many bytes of the body (a dropped connection)
+    top_logprobs: tuple[tuple[str, float], ...] | None = None  # (token, logprob) of the first token, most likely first
+    usage: tuple[int, int] = (1, 1)  # (prompt_tokens, completion_tokens)
+
+
+def _logprobs(top: tuple[tuple[str, float], ...] | None) -> dict | None:
+    """The choice's `logprobs` as OpenAI shapes it: the first token (the most likely) with its top alternatives."""
+    if top is None:
+        return None
+    entries = [{"token": token, "logprob": logprob, "bytes": list(token.encode())} for token, logprob in top]
+    return {"content": [{**entries[0], "top_logprobs": entries}]}
 
 
 class ChatServer:
@@ -49,8 +60,9 @@ class ChatServer:
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", ""),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop",
+                                 "logprobs": _logprobs(reply.top_logprobs)}],
+                    "usage": {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1], "total_tokens": sum(reply.usage)},
                 }, reply.cut_at)
 
             def _send(self, status: int, payload: dict | bytes, cut_at: int | None = None) -> None:

@@ -57,6 +57,7 @@ class SelectorPlan:
     spec: str  # canonical, as the CSV's `selector` column records it (pick only if not the default)
     scorer: str  # canonical spec without `pick`: scores are cached under it
     pick: str  # a key of pick.PICKS
+    given: str  # the spec as given, without `pick`: what to build, since the canonical one drops settings (base_url)
 
 
 def plan(text: str, **defaults: object) -> SelectorPlan:
@@ -76,4 +77,4 @@ def plan(text: str, **defaults: object) -> SelectorPlan:
     shown = Spec.parse(scorer)
     if pick != default:
         shown = Spec(shown.name, tuple(sorted(shown.params + (("pick", pick),))))
-    return SelectorPlan(str(shown), scorer, pick)
+    return SelectorPlan(str(shown), scorer, pick, str(spec.without("pick")))

@@ -1,8 +1,9 @@
 """temporal: the seed paper's temporal pseudo label, a text LLM choosing frames from captions.
 
 Follows the seed paper (Hu et al., CVPR 2025): an M-LLM captions every candidate (the
-backbone named by `captioner=`, through its `caption` duty), a text LLM (`llm=`, GPT-4o mini
-by default, reached through `bench.chat` at `OPENAI_BASE_URL`) reads the numbered captions
+backbone named by `captioner=`, through its `caption` duty, or one behind a server with
+`captioner=openai:model=NAME:base_url=URL`), a text LLM (`llm=`, GPT-4o mini by default,
+reached through `bench.chat` at `OPENAI_BASE_URL`) reads the numbered captions
 and the question and lists the most helpful frames; listed frames score 1, the rest 0.
 Captions do not depend on the question and are cached per video and captioner. Departures:
 the paper's prompts are unpublished; here each caption carries its time in seconds and the
@@ -30,7 +31,7 @@ from bench.cache import ArrayStore, default_root, digest
 from bench.options import with_options
 from bench.records import Candidates, Query
 from bench.registry import selectors
-from bench.selectors.spatial import frame_judge
+from bench.selectors.spatial import SERVER_SETTINGS, frame_judge
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,17 @@ class Temporal:
     spec = "temporal"
 
     pick = "nms"
+    settings = SERVER_SETTINGS  # of the captioner's server; the text LLM's is OPENAI_BASE_URL
 
     def __init__(
         self, captioner: str = "qwen2-vl", llm: str = "gpt-4o-mini", weights: str = "pretrained", size: str = "full", retries: int = 2,
-        cache_dir: Path | None = None,
+        cache_dir: Path | None = None, model: str = "", base_url: str = "", concurrency: int = 16, api_key_env: str = "OPENAI_API_KEY",
+        image_format: str = "jpeg",
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be at least 0, not {retries}")
-        self.judge = frame_judge(captioner, "caption", weights, size)
+        self.judge = frame_judge(captioner, "caption", weights, size, model=model, base_url=base_url, concurrency=concurrency,
+                                 api_key_env=api_key_env, image_format=image_format)
         self.llm, self.retries = llm, retries
         self.store = ArrayStore(Path(cache_dir or default_root()) / "captions")
         self.dropped = 0  # entries dropped from replies so far
