@@ -2,7 +2,8 @@
 
 Entries are uncompressed `.npy` files (a cache hit must cost far less than a decode, and
 zlib would not), each written to a temporary name and renamed, so a killed run never leaves a
-half-written entry behind. The root is `--cache-dir`, else `$FRAMEBENCH_CACHE`, else
+half-written entry behind. (Decoded frames may be stored as JPEG bytes instead, per
+`--cache-format`: bench/video.py.) The root is `--cache-dir`, else `$FRAMEBENCH_CACHE`, else
 `~/.cache/framebench`.
 
 Two things a plain file cache gets wrong are handled here:
@@ -16,17 +17,30 @@ Two things a plain file cache gets wrong are handled here:
   process goes on without writing there: small entries (scores) are kept in memory for the
   run, large ones (frames) are recomputed when asked for again. Loading still reads whatever
   is there. The cache only saves time, so no write failure ever costs a row.
+
+What `bench cache info` and `bench cache prune` need is kept here too:
+- Last use. Loading an entry sets its record's mtime to now (where the cache can be written),
+  so prune takes the least recently used first. Files no loader stamps (judge verdicts,
+  generated videos) count from their atime or mtime, whichever is later.
+- Holding. Each array file is mapped under a shared flock, taken on the open file and kept by
+  the descriptor the memory map holds, so it lasts exactly as long as a process can read the
+  entry. Prune takes each file's lock exclusively without waiting, and an entry it cannot lock
+  is kept and counted as held. Generated data (needle videos) is never pruned: a run opens
+  those files by path after loading them, when no lock is held.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import mmap
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +124,7 @@ class ArrayStore:
             text = record_path.read_bytes()
         except OSError:
             return None  # absent (never written, or its writer was killed) or unreadable: recompute
+        _stamp(record_path)
         try:
             record = json.loads(text)
             checksums, meta, check = record["arrays"], record["meta"], record["check"]
@@ -125,15 +140,21 @@ class ArrayStore:
             try:
                 arrays[name] = self._map(path, checksum, about)
             except FileNotFoundError:
-                self._damaged(path, checksum, "the file is missing", about)
+                if record_path.exists():  # else pruned meanwhile: a plain miss
+                    self._damaged(path, checksum, "the file is missing", about)
                 return None
             except (OSError, ValueError):
                 return None
         return arrays, meta
 
+    def has(self, key: str) -> bool:
+        """Whether an entry's record is there (a cheap test: nothing is read or checked)."""
+        return key in self._memory or self._path(key, ".json").exists()
+
     def _map(self, path: Path, checksum: str, about: str) -> np.ndarray:
-        """The array in `path`, mapped read-only, checked against `checksum` once per file version."""
+        """The array in `path`, mapped read-only under a shared flock, checked against `checksum` once per file version."""
         with path.open("rb") as f:
+            _hold(f)
             stat = os.fstat(f.fileno())
             seen = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, checksum)
             if seen not in self._checked:
@@ -146,7 +167,8 @@ class ArrayStore:
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
             offset = f.tell()
-            # the same open file that was checked, so a writer replacing it meanwhile cannot slip in
+            # the same open file that was checked, so a writer replacing it meanwhile cannot slip in;
+            # the map keeps a copy of the descriptor, and with it the lock, until the array is freed
             view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         count = int(np.prod(shape, dtype=np.int64))
         array = np.frombuffer(view, dtype=dtype, count=count, offset=offset)
@@ -217,3 +239,161 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _stamp(path: Path) -> None:
+    """Mark an entry used now (its record's mtime), for prune's least-recently-used order."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a cache that cannot be written is read all the same; prune then goes by atime
+
+
+def _hold(f) -> None:
+    """A shared flock on an open cache file: prune leaves the entry while any process holds it."""
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+    except OSError:
+        pass  # a filesystem without locks: the entry is read unprotected, as before
+
+
+# The cache's sub-folders and what `bench cache info` calls them; any other folder is shown by its name.
+KINDS = {
+    "frames": "frames (decoded candidates)",
+    "scores": "scores",
+    "embeddings": "embeddings",
+    "captions": "captions",
+    "selector_features": "selector features",
+    "judge": "verdicts (judge)",
+    "needle": "generated data (needle)",
+    "file_keys": "file keys",
+}
+GENERATED = frozenset({"needle"})  # a run's input videos: counted, never pruned (see the module docstring)
+WRITING_S = 3600  # a temporary file younger than this may be a live writer's: never an entry, never pruned
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One cache entry: the files that share a key (`<key>.json`, `<key>.<array>.npy`) in one folder."""
+
+    kind: str  # the cache sub-folder it lives in
+    files: tuple[Path, ...]
+    bytes: int  # disk usage of its files (allocated blocks, as du counts them)
+    last_used: float  # epoch seconds: the latest mtime or atime among its files
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Disk usage and entry count of one kind of cache content."""
+
+    kind: str  # sub-folder of the cache dir
+    entries: int
+    bytes: int  # as `du -s -B1 <cache dir>/<kind>` counts: blocks of its files and folders, each inode once
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What is in a cache dir."""
+
+    root: Path
+    kinds: tuple[Usage, ...]  # sorted by kind
+    entries: tuple[Entry, ...]
+    total: int  # bytes as `du -s -B1 <cache dir>` counts them
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What a prune removed, and what it had to keep."""
+
+    removed: tuple[Entry, ...]
+    held: tuple[Entry, ...]  # chosen for removal but locked by a running process: kept
+    before: int  # bytes in the cache dir before (du-style)
+    after: int  # and after
+
+
+def _allocated(stat: os.stat_result) -> int:
+    return stat.st_blocks * 512
+
+
+def scan(root: Path, now: float | None = None) -> Scan:
+    """Every entry under `root` with its size and last use, and the disk usage of each kind."""
+    root = Path(root)
+    now = time.time() if now is None else now
+    seen: set[tuple[int, int]] = set()  # (device, inode): a hard-linked file counts once, as in du
+    sizes: dict[str, int] = {}  # kind -> bytes; "" for files lying in the cache dir itself
+    groups: dict[tuple[str, Path, str], list[tuple[Path, os.stat_result]]] = {}
+
+    def count(path: Path, kind: str) -> os.stat_result | None:
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            return None  # removed while we looked
+        if (stat.st_dev, stat.st_ino) not in seen:
+            seen.add((stat.st_dev, stat.st_ino))
+            sizes[kind] = sizes.get(kind, 0) + _allocated(stat)
+        return stat
+
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        inside = here.relative_to(root).parts
+        for name in dirs:
+            count(here / name, inside[0] if inside else name)
+        for name in files:
+            stat = count(here / name, inside[0] if inside else "")
+            if stat is None or not inside or (name.startswith("tmp") and now - stat.st_mtime < WRITING_S):
+                continue  # gone, not in a kind's folder, or maybe a live writer's temporary file
+            groups.setdefault((inside[0], here, name.split(".")[0]), []).append((here / name, stat))
+    entries = tuple(
+        Entry(kind, tuple(path for path, _ in members), sum(_allocated(stat) for _, stat in members),
+              max(max(stat.st_mtime, stat.st_atime) for _, stat in members))
+        for (kind, _, _), members in groups.items()
+    )
+    counts = {kind: sum(e.kind == kind for e in entries) for kind in sizes}
+    total = sum(sizes.values()) + (_allocated(root.lstat()) if root.exists() else 0)
+    return Scan(root, tuple(Usage(kind, counts[kind], sizes[kind]) for kind in sorted(sizes)), entries, total)
+
+
+def prune(root: Path, max_bytes: int | None = None, older_than_s: float | None = None, dry_run: bool = False, now: float | None = None) -> Pruned:
+    """Remove entries least recently used first: those unused for `older_than_s`, then more until the cache fits `max_bytes`.
+
+    An entry some process holds (see the module docstring) is kept and reported in `held`;
+    generated data is never removed. `dry_run` removes nothing and reports what would go.
+    """
+    now = time.time() if now is None else now
+    found = scan(root, now)
+    total, removed, held = found.total, [], []
+    for entry in sorted((e for e in found.entries if e.kind not in GENERATED), key=lambda e: e.last_used):
+        stale = older_than_s is not None and entry.last_used < now - older_than_s
+        if not stale and (max_bytes is None or total <= max_bytes):
+            break  # later entries were used more recently still, and the cache already fits
+        if _remove(entry, dry_run):
+            removed.append(entry)
+            total -= entry.bytes
+        else:
+            held.append(entry)
+    return Pruned(tuple(removed), tuple(held), found.total, total)
+
+
+def _remove(entry: Entry, dry_run: bool) -> bool:
+    """Delete an entry's files, record first (so readers miss it), unless a process holds one of them."""
+    opened = []
+    try:
+        for path in sorted(entry.files, key=lambda p: p.suffix != ".json"):
+            try:
+                f = path.open("rb")
+            except FileNotFoundError:
+                continue
+            opened.append((path, f))
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            except OSError:
+                pass  # a filesystem without locks cannot say who holds what
+        if not dry_run:
+            for path, _ in opened:
+                path.unlink(missing_ok=True)
+        return True
+    finally:
+        for _, f in opened:
+            f.close()

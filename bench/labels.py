@@ -3,8 +3,9 @@ scores and their mean, the soft target of the seed paper.
 
 The signals are the `spatial` and `temporal` selectors themselves (any selector spec works),
 scored through `bench.score_cache`, so labels share the score cache with `bench run`. Samples come
-from a registered benchmark or from a manifest: JSONL lines of
-`{"video": path, "question": text, "options": [...], "id": optional}`.
+from registered benchmarks; your own training videos come through the `jsonl` one
+(`--dataset jsonl:path=FILE`, or `bench labels --manifest FILE`), JSONL, CSV or Parquet
+records of `{"video": path, "question": text, "options": [...], "id": optional}`.
 
 Output is JSONL (one record per line, flushed as written) or Parquet (written from a
 `.partial.jsonl` beside it when the pass completes). Either resumes: samples already labelled
@@ -43,6 +44,7 @@ class LabelRecord:
     spatial: tuple[float, ...] | None  # None when labelled without the spatial signal
     temporal: tuple[float, ...] | None
     label: tuple[float, ...]  # mean of the signals given, in [0, 1]
+    cache_format: str = "raw"  # how the candidates were stored (bench.video.CacheFormat.spec): training reads them the same way
 
     def sample(self) -> Sample:
         return Sample(self.dataset, "", self.sample_id, self.sample_id, tuple(Path(v) for v in self.videos), self.question, self.options)
@@ -53,29 +55,6 @@ class LabelSummary:
     written: int
     skipped: int  # already in the output
     errors: tuple[str, ...]  # "<dataset> <sample>: <reason>" for samples left unlabelled
-
-
-def manifest_samples(path: Path) -> list[Sample]:
-    """Samples from a training manifest; a bad line raises naming the file, the line and the field."""
-    samples = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        for field, kind in (("video", str), ("question", str)):
-            if not isinstance(record.get(field), kind):
-                raise ValueError(f"{path}:{number}: field {field!r} must be a string")
-        options = record.get("options", [])
-        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-            raise ValueError(f"{path}:{number}: field 'options' must be a list of strings")
-        video = Path(record["video"])
-        video = video if video.is_absolute() else Path(path).parent / video
-        sample_id = str(record.get("id", number))
-        samples.append(Sample("manifest", "train", sample_id, video.stem, (video,), record["question"], tuple(options)))
-    return samples
 
 
 def _jsonl(path: Path) -> Path:
@@ -108,7 +87,7 @@ def _record(raw: dict) -> LabelRecord:
 
 def make_labels(
     samples: list[Sample], spatial: str | None, temporal: str | None, out: Path, cache_dir: Path,
-    n: int, size: int, seek: str, device: str, reporter: Reporter | None = None,
+    n: int, size: int, seek: str, device: str, reporter: Reporter | None = None, cache_format: str = "raw",
 ) -> LabelSummary:
     """Label every sample not yet in `out` with the given signals (at least one)."""
     signals = [s for s in (spatial, temporal) if s]
@@ -120,7 +99,7 @@ def make_labels(
     _drop_partial_line(_jsonl(out))
     todo = [s for s in samples if (s.dataset, s.sample_id) not in done]
     errors: dict[tuple[str, str], str] = {}
-    frames = FrameCache(cache_dir)
+    frames = FrameCache(cache_dir, cache_format)
 
     def candidates(sample: Sample):
         return frames.candidates(sample.videos, n, size, seek)
@@ -149,7 +128,7 @@ def make_labels(
                 sample.dataset, sample.sample_id, tuple(map(str, sample.videos)), sample.question, sample.options, n, size, seek,
                 tuple(map(float, scores[spatial])) if spatial else None,
                 tuple(map(float, scores[temporal])) if temporal else None,
-                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))),
+                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))), frames.format.spec,
             )
             f.write(json.dumps(asdict(record)) + "\n")
             f.flush()

@@ -29,10 +29,14 @@ class Lazy:
                 log.warning("%s could not load: %s", self.model.spec, exc, exc_info=True)
         return self.error
 
+    def release(self) -> None:
+        """Free the model if it was loaded; it loads again on the next `ready`."""
+        if self.loaded:
+            self.loaded = False
+            self.model.release()
+
     def __enter__(self) -> "Lazy":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.loaded:
-            self.loaded = False
-            self.model.release()
+        self.release()

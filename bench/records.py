@@ -61,7 +61,7 @@ class Candidates:
 
     frames: np.ndarray  # uint8 (N, H, W, 3), RGB, time order
     times: np.ndarray  # float64 (N,), seconds of each decoded frame
-    key: str  # content key of (video bytes, N, size, seek); also the cache key
+    key: str  # content key of (video bytes, N, size, seek, cache format); also the cache key
     meta: VideoMeta
     seek: str  # "exact" or "keyframe"
     decoder: str  # "pyav" or "decord"
@@ -166,6 +166,8 @@ class Row:
     sub_category: str = ""  # Video-MME's sub-category (one of 30); "" for the other benchmarks
     prompt_tokens: int | None = None  # remote backbones: tokens the server counted in the request
     completion_tokens: int | None = None  # remote backbones: tokens the server generated
+    n_scored: int | None = None  # candidates the selector scored (N, fewer for focus and dig, 0 for uniform); None: not known
+    cache_format: str = ""  # how the frame cache stored the candidates: "raw" or "jpeg:quality=Q"
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

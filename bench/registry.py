@@ -92,6 +92,15 @@ def _convert(value: str, annotation: Any, where: str) -> Any:
     return value
 
 
+def _where(cls: type) -> str:
+    """'module.Class in /path/file.py': where a class was defined, for messages about it."""
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:  # defined where no file is (an interactive session)
+        source = None
+    return f"{cls.__module__}.{cls.__qualname__}" + (f" in {source}" if source else "")
+
+
 class Registry:
     """Names -> classes for one kind of component (selector, backbone or benchmark)."""
 
@@ -107,7 +116,7 @@ class Registry:
         def decorate(cls: type[T]) -> type[T]:
             where = f"{self.kind} {name!r} ({cls.__module__}.{cls.__qualname__})"
             if name in self._classes and self._classes[name] is not cls:
-                raise RegistryError(f"{self.kind} {name!r} is registered twice")
+                raise RegistryError(f"{self.kind} {name!r} is registered twice (it is already registered by {_where(self._classes[name])}); pick another name")
             if getattr(cls, "spec", None) != name:
                 raise RegistryError(f"{where} must declare spec = {name!r}, its spec with every parameter at its default")
             missing = [m for m in self.members if not hasattr(cls, m)]

@@ -39,7 +39,7 @@ from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.timing import resolve_device
-from bench.video import FrameCache, VideoError
+from bench.video import FrameCache, VideoError, parse_cache_format
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class RunConfig:
     frame_size: int = 336
     seek: str = "exact"
     decoder: str = "pyav"
+    cache_format: str = "raw"  # how the frame cache stores candidates: "raw" or "jpeg:quality=Q" (bench.video)
     unparsed: str = "wrong"  # an unparsed multiple-choice reply: "wrong", or "random" (lmms-eval parity except on Video-MME, where it scores wrong)
     judge_model: str = DEFAULT_MODEL  # the LLM that judges open-ended answers
 
@@ -126,16 +127,16 @@ def _load_datasets(cfg: RunConfig, cells_for: Callable[[str], list[_Cell]], writ
 
 def _identity(cfg: RunConfig) -> dict[str, str]:
     """The columns that must agree between this run and the rows already in a cell file."""
-    return {"candidates": str(cfg.candidates), "seek": cfg.seek, "frame_size": str(cfg.frame_size)}
+    return {"candidates": str(cfg.candidates), "seek": cfg.seek, "frame_size": str(cfg.frame_size), "cache_format": cfg.cache_format}
 
 
 def _protocol(cfg: RunConfig) -> str:
     """How candidates are made, where it differs from the defaults: part of a cell file's name.
 
-    N, seek, frame size and decoder change what a backbone sees, so rows made with other
+    N, seek, frame size, decoder and cache format change what a backbone sees, so rows made with other
     values live in other files, and a rerun with another protocol never reuses them.
     """
-    parts = ((f"n{cfg.candidates}", "n128"), (cfg.seek, "exact"), (f"s{cfg.frame_size}", "s336"), (cfg.decoder, "pyav"))
+    parts = ((f"n{cfg.candidates}", "n128"), (cfg.seek, "exact"), (f"s{cfg.frame_size}", "s336"), (cfg.decoder, "pyav"), (cfg.cache_format, "raw"))
     return "+".join(part for part, default in parts if part != default)
 
 
@@ -146,6 +147,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
     if cfg.shard[1] < 1 or not 0 <= cfg.shard[0] < cfg.shard[1]:
         raise ValueError(f"--shard must be I/N with 0 <= I < N, not {cfg.shard[0]}/{cfg.shard[1]}")
     device = resolve_device(cfg.device)
+    cfg = replace(cfg, cache_format=parse_cache_format(cfg.cache_format).spec)  # canonical: rows, file names and keys agree
     # the grid by canonical spec: `uniform,uniform` or `oracle,oracle:pick=nms` is one selector
     plans = list({p.spec: p for p in (plan(text, seed=cfg.seed) for text in cfg.selectors)}.values())
     frame_counts = tuple(dict.fromkeys(cfg.frames))
@@ -181,7 +183,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> RunSummary:
 
 def _grid(cfg: RunConfig, datasets: list[_Dataset], plans, built: dict, models: dict, writers: dict[Path, CellWriter], device: str, run_id: str, reporter: Reporter) -> "_Counts":
     """The three phases over every row still to write."""
-    frames = FrameCache(Path(cfg.cache_dir))
+    frames = FrameCache(Path(cfg.cache_dir), cfg.cache_format)
     stats = _Counts()
 
     def candidates(sample: Sample) -> Candidates:
@@ -190,6 +192,7 @@ def _grid(cfg: RunConfig, datasets: list[_Dataset], plans, built: dict, models: 
     # 1. decode every sample that still has a row to write
     failed: dict[tuple[str, str], str] = {}  # (dataset, sample) -> error of its video
     todo = [(d, s) for d in datasets for s in d.samples if s.sample_id in d.pending]
+    frames.check_space([s.videos for _, s in todo], cfg.candidates, cfg.frame_size, cfg.seek)  # warns when the new entries will not fit
     with reporter.phase("decode candidates", len(todo)) as advance:
         for d, sample in todo:
             try:
@@ -282,6 +285,7 @@ def _answer(cell: _Cell, sample: Sample, cands: Candidates, benchmark, backbone,
         peak_mem_mb=None if reply.remote else asked.peak_mem_mb,
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
+        n_scored=scored.n_scored,
         n_visual_tokens=reply.n_visual_tokens,
         t_preprocess_s=reply.t_preprocess_s,
         judge_model=outcome.judge_model,
@@ -299,6 +303,6 @@ def _base_row(cell: _Cell, sample: Sample, cfg: RunConfig, device: str, run_id: 
         selector=cell.selector, backbone=cell.backbone, frames=cell.frames, candidates=cfg.candidates,
         selected="", prediction="", answer=sample.answer, correct=None, judge_score=None, parse_ok=None,
         error=error, t_decode_s=None, t_select_s=None, t_answer_s=None, peak_mem_mb=None,
-        device=device, run_id=run_id, seek=cfg.seek, frame_size=cfg.frame_size,
+        device=device, run_id=run_id, seek=cfg.seek, frame_size=cfg.frame_size, cache_format=cfg.cache_format,
         written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -4,6 +4,12 @@ Scores are cached per (selector spec without `pick`, candidates, question, optio
 seconds they took, so a grid over k and backbones scores each sample once per selector and a
 rerun or a labelling pass scores nothing twice. The selector's model loads only when some
 sample is not cached yet.
+
+Each entry also keeps how many candidates the selector scored (`n_scored`, a CSV column), the
+cost a selector like FOCUS saves: what the selector's `n_scored` attribute says after `score`
+(FOCUS and DIG set it per sample), else 0 for a selector whose own pick is `uniform` (its
+scores are never read), else all N. `oracle` counts N: it gives every candidate a score, read
+from the ground truth at no model cost.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class Scores:
 
     values: np.ndarray  # float32 (N,)
     seconds: float  # how long scoring took when it ran (CUDA-synchronised on a GPU)
+    n_scored: int | None = None  # candidates the selector scored; None for entries cached before it was kept
 
 
 def score_store(cache_dir: Path) -> ArrayStore:
@@ -44,7 +51,7 @@ def score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
 
 def cached(store: ArrayStore, scorer: str, candidates: Candidates, sample: Sample) -> Scores | None:
     hit = store.load(score_key(scorer, candidates, sample), about=f"{scorer} scores of {sample.dataset} {sample.sample_id}")
-    return None if hit is None else Scores(np.asarray(hit[0]["scores"]), hit[1]["score_s"])
+    return None if hit is None else Scores(np.asarray(hit[0]["scores"]), hit[1]["score_s"], hit[1].get("n_scored"))
 
 
 def score_all(
@@ -81,13 +88,27 @@ def score_all(
 def _score(selector, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> str:
     """Score one sample and cache the scores; "" on success, else the row's error."""
     try:
-        query = query_for(selector, cands, sample)
-        with timed(device) as took:
-            values = np.asarray(selector.score(query), dtype=np.float32)
-        if values.shape != (len(cands.times),) or not np.isfinite(values).all():
-            raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
+        score_one(selector, scorer, cands, sample, store, device)
     except Exception as exc:  # one sample's failure is recorded; the others go on
         log.warning("%s on %s %s failed", scorer, sample.dataset, sample.sample_id, exc_info=True)
         return f"select: {type(exc).__name__}: {exc}"
-    store.save(score_key(scorer, cands, sample), {"scores": values}, {"score_s": took[0]})
     return ""
+
+
+def score_one(selector, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> np.ndarray:
+    """float32 (N,): one sample's scores from a loaded selector, timed and cached; raises what scoring raised."""
+    query = query_for(selector, cands, sample)
+    with timed(device) as took:
+        values = np.asarray(selector.score(query), dtype=np.float32)
+    if values.shape != (len(cands.times),) or not np.isfinite(values).all():
+        raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
+    store.save(score_key(scorer, cands, sample), {"scores": values}, {"score_s": took[0], "n_scored": n_scored(selector, len(values))})
+    return values
+
+
+def n_scored(selector, n: int) -> int:
+    """How many of the n candidates `selector` scored in its last `score` call (see the module docstring)."""
+    said = getattr(selector, "n_scored", None)
+    if said is not None:
+        return int(said)
+    return 0 if selector.pick == "uniform" else n

@@ -83,12 +83,12 @@ def _find(dataset: str, sample_id: str, options: DataOptions):
 def show(
     dataset: str, sample_id: str, selector: str, frames: int, out: Path | None = None, backbone: str | None = None,
     candidates: int = 128, cache_dir: Path | None = None, data_root: Path | None = None, seed: int = 0,
-    device: str = "cpu", frame_size: int = 336, seek: str = "exact", decoder: str = "pyav",
+    device: str = "cpu", frame_size: int = 336, seek: str = "exact", decoder: str = "pyav", cache_format: str = "raw",
 ) -> Shown:
     """Score one sample with `selector`, pick `frames` of its candidates, optionally answer, and write the PNG."""
     cache_dir = Path(cache_dir or default_root())
     benchmark, sample = _find(dataset, sample_id, DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed))
-    frames_cache = FrameCache(cache_dir)
+    frames_cache = FrameCache(cache_dir, cache_format)
 
     def decoded(one: Sample) -> Candidates:
         return frames_cache.candidates(one.videos, candidates, frame_size, seek, decoder)

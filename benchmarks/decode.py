@@ -16,7 +16,15 @@ Then the throughput of the hashes the cache could key videos and check entries w
 file of `--hash-gb` GB (the GOP 30 video repeated, deleted afterwards), page cache warm: each
 read as `file_key` reads a video, and xxh3 memory-mapped as entries are checked.
 
-    python benchmarks/decode.py [--runs 5] [--workdir /tmp/framebench-decode] [--hash-gb 1]
+Then the cache formats (`--cache-format`), at N=128 and short side 336, so candidates are
+336x597 like those of a 16:9 video: on a real-looking clip (60 s of 1280x720 at 30 fps: a
+panned landscape of 1/f texture under a sky gradient whose hue drifts, six coloured objects
+moving across it, sensor noise; x264 veryfast CRF 23) each format's bytes per video and per
+pixel, its PSNR against the raw frames and the time of a miss (decode and store); and on the
+GOP 250 file the exact decode against a first hit of each format, which must stay at least
+10x faster.
+
+    python benchmarks/decode.py [--runs 5] [--workdir /tmp/framebench-decode] [--hash-gb 1] [--only formats]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import mmap
+import shutil
 import statistics
 import tempfile
 import time
@@ -37,7 +46,7 @@ import xxhash
 
 from bench.cache import READ_CHUNK
 from bench.sampling import segment_centres
-from bench.video import FrameCache, decode, output_size
+from bench.video import FrameCache, decode, output_size, parse_cache_format
 
 N, SIZE, SECONDS, FPS, WIDTH, HEIGHT = 128, 224, 240, 30, 640, 360
 
@@ -76,6 +85,88 @@ def make_video(path: Path, gop: int) -> Path:
             container.mux(packet)
     tmp.rename(path)
     return path
+
+
+def make_footage(path: Path, seconds: int = 60, fps: int = 30, width: int = 1280, height: int = 720) -> Path:
+    """A real-looking clip: panned 1/f landscape under a drifting sky, six moving objects, sensor noise."""
+    if path.exists():
+        return path
+    rng = np.random.default_rng(7)
+    wide = 2 * width
+    spectrum = np.fft.rfft2(rng.normal(size=(height, wide)))
+    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(wide)[None, :])
+    texture = np.fft.irfft2(spectrum / np.maximum(radius, 1 / wide), s=(height, wide))  # 1/f amplitude: natural images' spectrum
+    texture = (texture - texture.mean()) / texture.std()
+    ground = np.clip(np.stack([110 + 38 * texture, 120 + 34 * texture, 80 + 28 * texture], -1), 0, 255)
+    horizon = height * 2 // 5
+    sky_rows = np.linspace(0, 1, horizon)[:, None, None]
+    objects = [(rng.uniform(60, 200), rng.uniform(0, width), rng.uniform(horizon, height), rng.uniform(-6, 6), rng.uniform(-3, 3),
+                rng.uniform(30, 250, size=3), rng.random() < 0.5) for _ in range(6)]
+    yy, xx = np.mgrid[0:height, 0:width]
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        for i in range(seconds * fps):
+            shift = (i * 3) % width
+            image = ground[:, shift : shift + width].copy()
+            hue = 0.5 + 0.5 * np.sin(i / (fps * 10))
+            image[:horizon] = (1 - sky_rows) * np.array([90 + 60 * hue, 150, 230]) + sky_rows * np.array([200, 210, 220 - 40 * hue])
+            for size, x0, y0, vx, vy, colour, disc in objects:
+                x, y = (x0 + vx * i) % width, horizon + (y0 - horizon + vy * i) % (height - horizon)
+                inside = (xx - x) ** 2 + (yy - y) ** 2 <= (size / 2) ** 2 if disc else (abs(xx - x) <= size / 2) & (abs(yy - y) <= size / 3)
+                shade = 0.75 + 0.25 * (yy[inside] - y) / size  # lit from below: a gradient across each object
+                image[inside] = colour * shade[:, None]
+            image += rng.normal(0, 2, size=(height, width, 1))
+            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.rename(path)
+    return path
+
+
+FORMATS = ("raw", "jpeg:quality=50", "jpeg:quality=75", "jpeg:quality=90", "jpeg:quality=95", "jpeg:quality=100")
+FORMAT_SIZE = 336
+
+
+def entry_bytes(cache_dir: Path, key: str) -> int:
+    """Bytes of one frames entry's files (record, arrays)."""
+    return sum(p.stat().st_size for p in (cache_dir / "frames" / key[:2]).glob(f"{key}.*"))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def cache_formats(workdir: Path, gop250: Path, runs: int) -> None:
+    """Print each cache format's size, fidelity and write cost on the footage, and its read time against decoding GOP 250."""
+    footage = make_footage(workdir / "footage.mp4")
+    cache_dir = workdir / "format-cache"
+    reference = decode(footage, N, FORMAT_SIZE)[0]
+    decode_s = median_seconds(lambda: decode(gop250, N, FORMAT_SIZE), runs)[0]
+    print(f"\ncache formats, N={N} at short side {FORMAT_SIZE} ({reference.shape[2]}x{reference.shape[1]} candidates); median of {runs} runs")
+    print(f"footage: {footage.stat().st_size / 1e6:.1f} MB, 60 s 1280x720; exact decode of GOP 250 at {FORMAT_SIZE}: {decode_s:.2f} s")
+    print(f"{'format':18s} {'MB/video':>9s} {'bytes/px':>9s} {'vs raw':>7s} {'PSNR dB':>8s} {'miss s':>7s} {'GOP250 hit s':>13s} {'decode/hit':>11s}")
+    for spec in FORMATS:
+        for path in (footage, gop250):  # fill, so the timed reads are hits
+            FrameCache(cache_dir, spec).candidates(path, N, FORMAT_SIZE)
+        misses = []
+        for _ in range(runs):  # decode, store (and for jpeg encode, then decode what was stored) into an empty cache
+            shutil.rmtree(workdir / "miss-cache", ignore_errors=True)
+            start = time.perf_counter()
+            FrameCache(workdir / "miss-cache", spec).candidates(footage, N, FORMAT_SIZE)
+            misses.append(time.perf_counter() - start)
+        miss = statistics.median(misses)
+        got = FrameCache(cache_dir, spec).candidates(footage, N, FORMAT_SIZE)
+        size = entry_bytes(cache_dir, got.key)
+        per_pixel = size / (reference.size // 3)  # the whole entry per candidate pixel
+        hit = median_seconds(lambda spec=spec: np.array(FrameCache(cache_dir, spec).candidates(gop250, N, FORMAT_SIZE).frames), runs)[0]
+        quality = psnr(np.asarray(got.frames), reference)
+        print(f"{parse_cache_format(spec).spec:18s} {size / 1e6:9.2f} {per_pixel:9.3f} {reference.nbytes / size:6.1f}x {quality:8.1f} {miss:7.2f} {hit:13.3f} {decode_s / hit:10.0f}x")
 
 
 def decord_get_batch(path: Path) -> np.ndarray:
@@ -156,10 +247,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "framebench-decode")
     parser.add_argument("--hash-gb", type=float, default=1.0, help="size of the file the hashes are timed on")
+    parser.add_argument("--only", choices=["formats"], default=None, help="run only the cache formats part")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(2) as pool:  # two encodes at once: about a minute each on 2 cores
         videos = dict(zip((250, 30), pool.map(make_video, [args.workdir / "gop250.mp4", args.workdir / "gop30.mp4"], [250, 30])))
+    if args.only == "formats":
+        cache_formats(args.workdir, videos[250], args.runs)
+        return
 
     methods = {
         "framebench exact (cache miss)": lambda p: decode(p, N, SIZE, "exact"),
@@ -204,6 +299,7 @@ def main() -> None:
     print(f"\nhash throughput over a {args.hash_gb:g} GB file, page cache warm; median of {args.runs} runs")
     for name, speed in speeds.items():
         print(f"{name:42s} {speed:6.2f} GB/s")
+    cache_formats(args.workdir, videos[250], args.runs)
 
 
 if __name__ == "__main__":

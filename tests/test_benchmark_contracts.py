@@ -2,7 +2,8 @@
 
 Each registered name must have an entry in OFFLINE saying how it loads without a network:
 needle generated into the test cache, the published five from tests/fixtures unpacked under
-a data root as tests/benchdata.py lays them out. A benchmark registered without an entry
+a data root as tests/benchdata.py lays them out, `jsonl` from a file of the users' record
+format written there (JSONL_RECORDS). A benchmark registered without an entry
 fails here, so a new one cannot skip the battery. For each one: it builds and its canonical
 spec round-trips; it loads samples with unique ids; its prompt is text holding the question;
 the right answer scores correct and gibberish does not parse (the open-ended one is judged by
@@ -12,8 +13,10 @@ facts it declares for the tables (open-ended, breakdowns, metric) hold for its s
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,9 +34,16 @@ from tests.chat_server import Reply
 class Offline:
     """How a benchmark loads in the tests."""
 
-    spelled: str  # a spec that spells out a default, so the canonical spec has to drop it
+    spelled: str  # a spec that spells out a default, so the canonical spec has to drop it; {root} is the data root
     data_root: bool = True  # from tests/fixtures under --data-root; False: generated into the cache
     limit: int | None = None
+    canonical: str = ""  # what `spelled` canonicalises to, when not the bare name
+
+    def spec(self, root: Path) -> str:
+        return self.spelled.format(root=root)
+
+    def expected(self, name: str, root: Path) -> str:
+        return self.canonical.format(root=root) or name
 
 
 OFFLINE = {
@@ -43,7 +53,15 @@ OFFLINE = {
     "egoschema": Offline("egoschema:split=subset"),
     "longvideobench": Offline("longvideobench:unparsed=wrong"),
     "videomme": Offline("videomme:subtitles=false"),
+    "jsonl": Offline("jsonl:path={root}/mine/questions.jsonl:unparsed=wrong", canonical="jsonl:path={root}/mine/questions.jsonl"),
 }
+# a user's own multiple-choice questions (the open-ended and mixed kinds: tests/test_jsonl_dataset.py)
+JSONL_RECORDS = [
+    {"video": "clips/kitchen.mp4", "question": "What does the man pick up?", "options": ["a cup", "a knife", "a plate"],
+     "answer": "A", "id": "k1", "category": "object", "duration_group": "short"},
+    {"video": "clips/street.mp4", "question": "Which way does the car turn?", "options": ["left", "right"],
+     "answer": "right", "id": 2, "category": "direction", "duration_group": "long"},
+]
 NAMES = benchmarks.names()
 GIBBERISH = "xyzzy plugh"  # no letter standing alone, no option's text
 SAMPLE_FIELDS = {f.name for f in fields(Sample)}
@@ -56,16 +74,24 @@ def offline(name: str) -> Offline:
 
 
 @pytest.fixture(scope="module")
-def samples_of(tmp_path_factory, cache_dir):
-    """name -> its samples, loaded once for the module."""
+def root(tmp_path_factory) -> Path:
+    """The fixtures unpacked under one data root, with a `jsonl` file of the users' record format."""
     root = unpack(tmp_path_factory.mktemp("contracts") / "data")
+    (root / "mine").mkdir()
+    (root / "mine" / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in JSONL_RECORDS))
+    return root
+
+
+@pytest.fixture(scope="module")
+def samples_of(root, cache_dir):
+    """name -> its samples, loaded once for the module."""
     loaded: dict[str, list[Sample]] = {}
 
     def load(name: str) -> list[Sample]:
         if name not in loaded:
             source = offline(name)
             options = DataOptions(cache_dir=cache_dir, data_root=root if source.data_root else None, limit=source.limit)
-            loaded[name] = benchmarks.build(name).load(options)
+            loaded[name] = benchmarks.build(source.spec(root)).load(options)
         return loaded[name]
 
     return load
@@ -76,24 +102,24 @@ def test_every_registered_benchmark_says_how_it_loads_offline():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_it_builds_and_its_canonical_spec_round_trips(name):
-    built = benchmarks.build(offline(name).spelled)
-    assert built.spec == name  # the spelled-out default drops out
+def test_it_builds_and_its_canonical_spec_round_trips(name, root):
+    built = benchmarks.build(offline(name).spec(root))
+    assert built.spec == offline(name).expected(name, root)  # the spelled-out default drops out
     assert str(Spec.parse(built.spec)) == built.spec == benchmarks.build(built.spec).spec == benchmarks.canonical(built.spec)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_it_loads_samples_with_unique_ids_under_its_spec(name, samples_of):
+def test_it_loads_samples_with_unique_ids_under_its_spec(name, samples_of, root):
     samples = samples_of(name)
     ids = [s.sample_id for s in samples]
     assert ids and len(set(ids)) == len(ids)
-    assert {s.dataset for s in samples} == {name}
+    assert {s.dataset for s in samples} == {offline(name).expected(name, root)}
     assert all(s.question.strip() and s.videos for s in samples)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_its_prompt_is_text_that_holds_the_question(name, samples_of):
-    benchmark = benchmarks.build(name)
+def test_its_prompt_is_text_that_holds_the_question(name, samples_of, root):
+    benchmark = benchmarks.build(offline(name).spec(root))
     for sample in samples_of(name):
         prompt = benchmark.prompt(sample, np.array([0.5, 1.5]))
         question = sample.question.strip()
@@ -111,8 +137,8 @@ def _judge_by_matching(request: dict) -> Reply:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_right_answer_scores_correct_and_gibberish_does_not(name, samples_of, request, tmp_path):
-    benchmark = benchmarks.build(name)
+def test_the_right_answer_scores_correct_and_gibberish_does_not(name, samples_of, request, tmp_path, root):
+    benchmark = benchmarks.build(offline(name).spec(root))
     answered = [s for s in samples_of(name) if s.answer]
     assert answered, f"{name}: no fixture sample has an answer to score against"
     if facts(name).open_ended:

@@ -131,3 +131,10 @@ def test_shards_split_the_samples_without_overlap(private_cache, results_dir):
 def test_bad_shard_is_refused(private_cache, results_dir):
     with pytest.raises(ValueError, match="0 <= I < N"):
         run(_config(private_cache, results_dir, shard=(3, 3)))
+
+
+def test_each_row_says_how_many_candidates_its_selector_scored(private_cache, results_dir):
+    run(_config(private_cache, results_dir, selectors=("uniform", "oracle"), candidates=32, limit=2))
+    data = read_all(results_dir)
+    # uniform scores nothing; oracle gives every one of the 32 candidates a score
+    assert data.groupby("selector")["n_scored"].apply(set).to_dict() == {"uniform": {0}, "oracle": {32}}

@@ -27,9 +27,12 @@ N, SIZE, K = 32, 64, 4  # candidates, frame size, frames picked: small, so the b
 
 # name -> a spec that runs offline on the CPU; {ckpt} is a tiny trained checkpoint made once per session
 TINY = {
+    "air": "air:scorer=probe:size=tiny",
     "aks": "aks:size=tiny",
     "bolt": "bolt:size=tiny",
     "clip": "clip:size=tiny",
+    "dig": "dig:route=localized:scorer=probe:size=tiny",  # route= skips the text LLM; tests/test_peers_2026.py asks one
+    "focus": "focus:size=tiny",
     "mdp3": "mdp3:size=tiny",
     "oracle": "oracle",
     "pseudo": "pseudo:captioner=probe:scorer=probe",

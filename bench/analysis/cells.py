@@ -1,9 +1,11 @@
 """Per-cell numbers that tables, plots and the report share: accuracy, counts, timings, paired changes.
 
 A cell is one (dataset, backbone, selector, frames) under one protocol: the candidate pool N,
-seek mode, frame size and decoder, which all change what a backbone sees, so rows of two
-protocols are never pooled. Rows from CSVs older than a protocol column have it empty, and
-empty is a value of its own. Accuracy is the share of correct rows among rows without an
+seek mode, frame size, decoder and cache format, which all change what a backbone sees, so
+rows of two protocols are never pooled. Rows from CSVs older than a protocol column have it
+empty, and empty is a value of its own, except the cache format: before rows recorded it the
+frame cache held raw frames only, and such rows share cell files with today's raw rows, so
+they read as raw. Accuracy is the share of correct rows among rows without an
 error; error rows (judge failures among them) are counted, never scored; unparsed replies
 count as wrong and are counted too. Rows judged by different judge models are never pooled.
 A (cell, sample) found in several rows counts once: the row without an error, else the one
@@ -30,13 +32,13 @@ import pandas as pd
 from bench.analysis.stats import Change, paired_change
 from bench.benchmarks import facts
 
-PROTOCOL = ["candidates", "seek", "frame_size", "decoder"]  # how the candidates were made
+PROTOCOL = ["candidates", "seek", "frame_size", "decoder", "cache_format"]  # how the candidates were made
 CELL = ["dataset", "backbone", "selector", "frames", *PROTOCOL]
-_PROTOCOL_DEFAULT = {"candidates": 128, "seek": "exact", "frame_size": 336, "decoder": "pyav"}
-_PROTOCOL_NAME = {"candidates": "N", "seek": "seek", "frame_size": "size", "decoder": "decoder"}
+_PROTOCOL_DEFAULT = {"candidates": 128, "seek": "exact", "frame_size": 336, "decoder": "pyav", "cache_format": "raw"}
+_PROTOCOL_NAME = {"candidates": "N", "seek": "seek", "frame_size": "size", "decoder": "decoder", "cache_format": "cache"}
 _DEFAULTS = {"category": "", "duration_group": "", "judge_model": "", "judge_score": np.nan, "parse_ok": pd.NA,
              "t_decode_s": np.nan, "t_select_s": np.nan, "t_answer_s": np.nan, "peak_mem_mb": np.nan, "candidates": 0,
-             "seek": "", "frame_size": 0, "decoder": "", "written_at": ""}  # 0: not recorded
+             "seek": "", "frame_size": 0, "decoder": "", "cache_format": "", "written_at": ""}  # 0: not recorded
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,9 @@ def prepare(data: pd.DataFrame) -> pd.DataFrame:
     for column, default in _DEFAULTS.items():
         if column not in data:
             data[column] = default
-    for column in ("dataset", "backbone", "selector", "sample_id", "category", "duration_group", "judge_model", "error", "seek", "decoder", "written_at"):
+    for column in ("dataset", "backbone", "selector", "sample_id", "category", "duration_group", "judge_model", "error", "seek", "decoder", "cache_format", "written_at"):
         data[column] = data[column].fillna("").astype(str)
+    data.loc[data["cache_format"] == "", "cache_format"] = "raw"  # the only format before rows recorded one
     for column in ("frames", "candidates", "frame_size"):
         data[column] = pd.to_numeric(data[column], errors="coerce").fillna(0).astype(int)
     nameless = (data[["dataset", "backbone", "selector"]] == "").any(axis=1) | (data["frames"] < 1)

@@ -13,10 +13,10 @@
 - variants (Tables 7-8): rows specs of one selector that differ in a parameter.
 
 The baseline is `uniform` unless `compare` names another selector; at each k it is taken
-from its largest candidate pool made with the same seek mode, frame size and decoder. Cells
-of different protocols stay apart; a label names the protocol parts that differ from the
-defaults or between the cells shown (`clip k=8 N=32 seek=keyframe`). Every change carries a
-95% paired bootstrap interval and, for multiple choice scored by plain accuracy, an exact
+from its largest candidate pool made with the same seek mode, frame size, decoder and cache
+format. Cells of different protocols stay apart; a label names the protocol parts that differ
+from the defaults or between the cells shown (`clip k=8 N=32 cache=jpeg:quality=95`). Every
+change carries a 95% paired bootstrap interval and, for multiple choice scored by plain accuracy, an exact
 McNemar p-value (see bench.analysis.cells.change_text). Whether a dataset is open-ended, its groups
 and its metric come from its benchmark (bench.benchmarks.facts), never from a list here.
 """
@@ -106,13 +106,13 @@ _MATCH = ["dataset", "backbone", "frames", *PROTOCOL[1:]]  # what a baseline sha
 
 
 def _baselines(data: pd.DataFrame, selector: str | None) -> dict[tuple, pd.DataFrame]:
-    """The baseline's rows per (dataset, backbone, frames, seek, frame size, decoder), from its largest candidate pool."""
+    """The baseline's rows per (dataset, backbone, frames, seek, frame size, decoder, cache format), from its largest candidate pool."""
     base = data[data["selector"] == selector]
     return {key: rows[rows["candidates"] == rows["candidates"].max()] for key, rows in base.groupby(_MATCH)}
 
 
 def _base(baselines: dict[tuple, pd.DataFrame], dataset: str, backbone: str, k: int, protocol: tuple) -> pd.DataFrame | None:
-    """The baseline for a cell with this protocol (candidates, seek, frame size, decoder), at k frames."""
+    """The baseline for a cell with this protocol (candidates, seek, frame size, decoder, cache format), at k frames."""
     return baselines.get((dataset, backbone, k, *protocol[1:]))
 
 

@@ -46,6 +46,16 @@ def ints(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple
     return numbers
 
 
+def cache_format(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--cache-format as its canonical spec ("raw", "jpeg:quality=95"), so rows, file names and keys agree."""
+    from bench.video import parse_cache_format
+
+    try:
+        return parse_cache_format(value).spec
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
     try:
         index, count = (int(v) for v in value.split("/"))
@@ -79,6 +89,7 @@ DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), de
 FRAME_SIZE = click.option("--frame-size", type=click.IntRange(min=1), default=336, show_default=True, help="Short side of decoded candidates in pixels (never upscaled).")
 SEEK = click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off.")
 DECODER = click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames.")
+CACHE_FORMAT = click.option("--cache-format", default="raw", show_default=True, callback=cache_format, help="How the frame cache stores candidates: raw (exact; 77 MB per video at N=128, 336x597) or jpeg[:quality=Q] (Q 1-100, default 95; about 8x smaller, and every run sees the frames as decoded from the JPEGs). Part of the candidates' identity: rows record it, and a non-default one gets cell files of its own.")
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
 LAYOUT = click.option("--layout", type=click.Choice(["auto", "wide", "long"]), default="auto", show_default=True, help="wide: a column per (selector, k); long: a line per cell, numbers in columns of their own; auto: long when wide does not fit the terminal.")
 
@@ -93,7 +104,7 @@ def options(*decorators: Callable) -> Callable:
     return apply
 
 
-grid_options = options(CANDIDATES, SEED, RESULTS_DIR, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, VERBOSE)  # run and demo
+grid_options = options(CANDIDATES, SEED, RESULTS_DIR, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, CACHE_FORMAT, VERBOSE)  # run and demo
 
 
 def setup_logging(verbose: bool) -> None:

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, options, setup_logging, words
+from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, options, setup_logging, words
 
 
 @click.command("labels")
 @click.option("--dataset", "datasets", callback=words, help="Comma-separated benchmarks to label, e.g. needle:split=train.")
-@click.option("--manifest", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None, help="JSONL of {video, question, options?, id?}: label your own training videos.")
+@click.option("--manifest", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None, help="Your own training videos: a .jsonl, .csv or .parquet of {video, question, options?, id?}; the same as --dataset jsonl:path=FILE.")
 @click.option("--spatial", default=None, help="Selector spec giving the spatial signal, e.g. spatial or spatial:scorer=probe.")
 @click.option("--temporal", default=None, help="Selector spec giving the temporal signal, e.g. temporal:captioner=probe.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Labels file: .jsonl or .parquet.")
-@options(CANDIDATES, LIMIT, DATA_ROOT, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, VERBOSE)
-def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, verbose) -> None:
+@options(CANDIDATES, LIMIT, DATA_ROOT, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, CACHE_FORMAT, VERBOSE)
+def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, cache_format, verbose) -> None:
     """Write pseudo labels (spatial, temporal and their mean per candidate) for training the selector.
 
     Resumable: samples already in --out are skipped. Exits 1 if any sample could not be labelled.
@@ -28,7 +28,7 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
     """
     from bench.cache import default_root
     from bench.datafiles import DataError
-    from bench.labels import make_labels, manifest_samples
+    from bench.labels import make_labels
     from bench.records import DataOptions
     from bench.registry import RegistryError, benchmarks
     from bench.timing import resolve_device
@@ -40,11 +40,11 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
         raise click.BadParameter(f"{str(out)!r} must end in .jsonl or .parquet, e.g. {out.stem or 'labels'}.jsonl", param_hint="--out")
     cache_dir = cache_dir or default_root()
     options = DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed, limit=limit)
+    if manifest:
+        datasets = (*datasets, f"jsonl:path={manifest}")
     try:
         samples = [s for d in datasets for s in benchmarks.build(d).load(options)]
-        if manifest:
-            samples += manifest_samples(manifest)[:limit]
-        summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter())
+        summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter(), cache_format)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
     except DataError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, SEED, VERBOSE, options, setup_logging
+from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, SEED, VERBOSE, options, setup_logging
 
 
 @click.command("show")
@@ -16,7 +16,7 @@ from bench.commands import CACHE_DIR, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE,
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(min=1), help="k: frames the selector keeps.")
 @click.option("--backbone", default=None, help="Also answer with this backbone and put its answer in the title.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="PNG to write [default: SAMPLE-SELECTOR-kK.png here].")
-@options(CANDIDATES, SEED, DATA_ROOT, CACHE_DIR, DEVICE, FRAME_SIZE, VERBOSE)
+@options(CANDIDATES, SEED, DATA_ROOT, CACHE_DIR, DEVICE, FRAME_SIZE, CACHE_FORMAT, VERBOSE)
 def command(verbose: bool, sample_id: str, **kwargs) -> None:
     """Draw one sample's candidates, a selector's scores and its k picks as a PNG.
 

@@ -114,6 +114,9 @@ def train(cfg: TrainConfig, progress: Callable[[str, int], Callable[[float], Non
     sizes = {len(r.label) for r in records}
     if len(sizes) != 1:
         raise ValueError(f"{cfg.labels}: records have different candidate counts {sorted(sizes)}; label with one --candidates")
+    formats = {r.cache_format for r in records}
+    if len(formats) != 1:
+        raise ValueError(f"{cfg.labels}: records were labelled from candidates stored as {sorted(formats)}; label with one --cache-format")
     train_set, heldout = split(records, cfg.heldout)
     device = resolve_device(cfg.device)
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no", gradient_accumulation_steps=cfg.grad_accum)
@@ -122,7 +125,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int], Callable[[float], Non
     position = _resume(cfg, model)
     model.to(accelerator.device)
     core = model  # the unwrapped module: features and saving go through it
-    frames = FrameCache(cfg.cache_dir)
+    frames = FrameCache(cfg.cache_dir, formats.pop())
     features = FeatureCache(cfg.cache_dir)
 
     def batch(rows: list[LabelRecord]):

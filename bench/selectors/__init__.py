@@ -42,6 +42,10 @@ class Selector(Protocol):
     # attribute `needs_truth = True` makes `query_for` put the Sample in `query.truth`; every
     # other selector gets truth=None, and tests/test_selector_contracts.py poisons the answer
     # to prove it.
+    #
+    # Optional, for a selector that scores only some candidates (focus, dig): set `n_scored`
+    # in `score` to how many it scored; the score cache records it with the scores (the
+    # default is 0 for a uniform pick, N otherwise) and each row's `n_scored` column shows it.
 
 
 def query_for(selector: object, candidates: Candidates, sample: Sample) -> Query:

@@ -93,6 +93,45 @@ class Embedder:
         self.store.save(self._key(candidates), {"images": embeddings}, {"model": self.model_name, "size": self.size})
         return embeddings
 
+    def images_at(self, candidates: Candidates, indices: np.ndarray) -> np.ndarray:
+        """float32 (len(indices), D): embeddings of some candidates only, for a selector that scores lazily (focus).
+
+        The whole video's entry serves when it is cached. Otherwise only the frames not embedded
+        before are run through the model, and the video's partial entry (every embedding known so
+        far and a mask of which) grows by them, so each frame is embedded once whichever question
+        asks. Two processes growing one entry at once may lose each other's frames: those are
+        embedded again later, never wrong.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        whole = self.cached_images(candidates)
+        if whole is not None:
+            return whole[indices]
+        key = digest("partial-image-embeddings", self.model_name, self.size, candidates.key)
+        hit = self.store.load(key)
+        known = np.zeros(len(candidates.frames), dtype=bool) if hit is None else np.array(hit[0]["known"])
+        vectors = None if hit is None else np.array(hit[0]["images"])
+        missing = np.unique(indices[~known[indices]])
+        if len(missing):
+            fresh = self._encode(candidates.frames, missing)
+            if vectors is None:
+                vectors = np.zeros((len(known), fresh.shape[1]), dtype=np.float32)
+            vectors[missing], known[missing] = fresh, True
+            self.store.save(key, {"images": vectors, "known": known}, {"model": self.model_name, "size": self.size})
+        return vectors[indices]
+
+    def _encode(self, frames: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """float32 (len(indices), D): the image tower's projected features of frames[indices], in batches."""
+        import torch
+
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(indices), BATCH):
+                batch = list(np.array(frames[indices[start : start + BATCH]]))  # a writable copy of the memory-mapped cache
+                pixels = self._processor(images=batch, return_tensors="pt").pixel_values
+                out = self._model.get_image_features(pixel_values=pixels.to(self._device, self._model.dtype))
+                parts.append(out.pooler_output.float().cpu().numpy())
+        return np.concatenate(parts).astype(np.float32)
+
     def question(self, query: Query) -> np.ndarray:
         """float32 (D,): the projected embedding of the question (and options, for text=question+options)."""
         return self.text(with_options(query.question, query.options) if self.text_mode == "question+options" else query.question)
