@@ -26,15 +26,16 @@ from typing import Sequence
 import numpy as np
 
 from bench.cache import default_root
+from bench.frame_cache import FrameCache
+from bench.loading import Lazy
 from bench.records import Candidates, Sample
 from bench.registry import Spec, selectors
-from bench.loading import Lazy
 from bench.score_cache import cached, score_one, score_store
 from bench.selectors import SelectorPlan, plan
 from bench.selectors.choose import choose
 from bench.selectors.pick import uniform_indices
 from bench.timing import resolve_device
-from bench.video import FrameCache, VideoError
+from bench.video import VideoError
 
 log = logging.getLogger(__name__)
 

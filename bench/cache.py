@@ -3,7 +3,7 @@
 Entries are uncompressed `.npy` files (a cache hit must cost far less than a decode, and
 zlib would not), each written to a temporary name and renamed, so a killed run never leaves a
 half-written entry behind. (Decoded frames may be stored as JPEG bytes instead, per
-`--cache-format`: bench/video.py.) The root is `--cache-dir`, else `$FRAMEBENCH_CACHE`, else
+`--cache-format`: bench/frame_cache.py.) The root is `--cache-dir`, else `$FRAMEBENCH_CACHE`, else
 `~/.cache/framebench`.
 
 Two things a plain file cache gets wrong are handled here:

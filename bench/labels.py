@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import atomic_write_text
+from bench.frame_cache import FrameCache
 from bench.progress import Reporter
 from bench.records import Sample
 from bench.registry import selectors
 from bench.score_cache import cached, score_all, score_store
-from bench.video import FrameCache, VideoError
+from bench.video import VideoError
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class LabelRecord:
     spatial: tuple[float, ...] | None  # None when labelled without the spatial signal
     temporal: tuple[float, ...] | None
     label: tuple[float, ...]  # mean of the signals given, in [0, 1]
-    cache_format: str = "raw"  # how the candidates were stored (bench.video.CacheFormat.spec): training reads them the same way
+    cache_format: str = "raw"  # how the candidates were stored (bench.frame_cache.CacheFormat.spec): training reads them the same way
 
     def sample(self) -> Sample:
         return Sample(self.dataset, "", self.sample_id, self.sample_id, tuple(Path(v) for v in self.videos), self.question, self.options)

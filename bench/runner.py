@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 from bench.answering import ask
 from bench.cache import ArrayStore, default_root
 from bench.datafiles import DataError
+from bench.frame_cache import FrameCache, parse_cache_format
 from bench.inflight import in_flight
 from bench.judge import DEFAULT_MODEL
 from bench.loading import Lazy
@@ -39,7 +40,7 @@ from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
 from bench.timing import resolve_device
-from bench.video import FrameCache, VideoError, parse_cache_format
+from bench.video import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class RunConfig:
     frame_size: int = 336
     seek: str = "exact"
     decoder: str = "pyav"
-    cache_format: str = "raw"  # how the frame cache stores candidates: "raw" or "jpeg:quality=Q" (bench.video)
+    cache_format: str = "raw"  # how the frame cache stores candidates: "raw" or "jpeg:quality=Q" (bench.frame_cache)
     unparsed: str = "wrong"  # an unparsed multiple-choice reply: "wrong", or "random" (lmms-eval parity except on Video-MME, where it scores wrong)
     judge_model: str = DEFAULT_MODEL  # the LLM that judges open-ended answers
 

@@ -18,6 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from bench.cache import atomic_write_text, default_root
+from bench.frame_cache import FrameCache
 from bench.progress import Reporter
 from bench.records import Candidates, DataOptions, Sample
 from bench.registry import benchmarks, selectors
@@ -25,7 +26,7 @@ from bench.score_cache import cached, score_all, score_store
 from bench.selectors import SelectorPlan, plan
 from bench.selectors.choose import choose
 from bench.timing import resolve_device
-from bench.video import FrameCache, VideoError
+from bench.video import VideoError
 
 log = logging.getLogger(__name__)
 

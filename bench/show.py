@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.answering import ask
 from bench.cache import default_root
+from bench.frame_cache import FrameCache
 from bench.loading import Lazy
 from bench.options import LETTERS
 from bench.progress import Reporter
@@ -29,7 +30,6 @@ from bench.registry import backbones, benchmarks, selectors
 from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
 from bench.selectors.choose import choose
-from bench.video import FrameCache
 
 OUTLINE = (230, 30, 30)  # selected candidates
 GAP = (255, 255, 255)  # the border of candidates left out

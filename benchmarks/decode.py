@@ -45,8 +45,9 @@ import numpy as np
 import xxhash
 
 from bench.cache import READ_CHUNK
+from bench.frame_cache import FrameCache, parse_cache_format
 from bench.sampling import segment_centres
-from bench.video import FrameCache, decode, output_size, parse_cache_format
+from bench.video import decode, output_size
 
 N, SIZE, SECONDS, FPS, WIDTH, HEIGHT = 128, 224, 240, 30, 640, 360
 

@@ -7,11 +7,12 @@ import pytest
 
 from bench.backbones.probe import Probe, shape_colour
 from bench.benchmarks.needle import QUESTION
+from bench.frame_cache import FrameCache
 from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all
 from bench.runner import RunConfig, run
-from bench.video import FrameCache, probe
+from bench.video import probe
 
 
 def test_generation_is_deterministic_and_independent_of_limit(cache_dir, needle_test, tmp_path):

@@ -20,10 +20,10 @@ from bench.backbones._hf import CAPTION_PROMPT, JUDGE_PROMPT
 from bench.backbones.probe import Probe
 from bench.chat import ChatError
 from bench.cli import main
+from bench.frame_cache import FrameCache
 from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors
 from bench.results import read_all
-from bench.video import FrameCache
 from tests.chat_server import Reply
 from tests.image_server import IMAGE_TOKENS, ImageServer, decode
 

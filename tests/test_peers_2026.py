@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from bench.backbones.probe import FULL_SHARE, coloured_share
+from bench.frame_cache import FrameCache
 from bench.progress import Reporter
 from bench.records import DataOptions
 from bench.registry import RegistryError, benchmarks, selectors
@@ -29,7 +30,6 @@ from bench.selectors.air import Mixture, allocate, events, fit_mixture, next_bat
 from bench.selectors.dig import UnusableRoute, parse_route, representatives
 from bench.selectors.focus import Bandit, arm_bounds, bernstein_ucb, focus_pick, interpolate, rank_arms, run_bandit
 from bench.selectors.pick import PICKS, timeline_centres, uniform_indices
-from bench.video import FrameCache
 from tests.chat_server import Reply
 
 SAMPLES = 40

@@ -14,13 +14,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bench.frame_cache import FrameCache
 from bench.progress import Reporter
 from bench.records import Candidates
 from bench.registry import Spec, selectors
 from bench.score_cache import cached, score_all, score_store
 from bench.selectors import query_for
 from bench.selectors.choose import choose
-from bench.video import FrameCache
 from tests.chat_server import Reply
 
 N, SIZE, K = 32, 64, 4  # candidates, frame size, frames picked: small, so the battery stays fast

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.frame_cache import FrameCache
 from bench.labels import LabelRecord, read_labels
 from bench.records import DataOptions
 from bench.registry import benchmarks
@@ -20,7 +21,6 @@ from bench.selector_model import checkpoint
 from bench.selector_model.config import SelectorConfig
 from bench.selector_model.model import build
 from bench.selector_model.train import TrainConfig, split, topk_hit, train
-from bench.video import FrameCache
 
 N = 32
 

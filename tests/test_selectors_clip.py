@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.frame_cache import FrameCache
 from bench.records import DataOptions
 from bench.registry import RegistryError, benchmarks, selectors
 from bench.selectors import query_for
@@ -13,7 +14,6 @@ from bench.selectors._embed import Embedder, normalise
 from bench.selectors.choose import choose
 from bench.selectors.mdp3 import mdp3
 from bench.selectors.pick import aks, minmax, nms_greedy
-from bench.video import FrameCache
 
 SIGLIP = "google/siglip-base-patch16-224"
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bench.backbones.probe import Probe
 from bench.cli import main
+from bench.frame_cache import FrameCache
 from bench.labels import read_labels
 from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors
@@ -18,7 +19,6 @@ from bench.runner import RunConfig, run
 from bench.selectors import query_for
 from bench.selectors.spatial import Spatial
 from bench.selectors.temporal import Temporal, UnusableReply
-from bench.video import FrameCache
 from tests.chat_server import Reply
 
 LINE = re.compile(r"^(\d+) \(([\d.]+) s\): (.+)$", re.M)

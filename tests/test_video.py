@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import video
+from bench import frame_cache
+from bench.frame_cache import FrameCache
 from bench.sampling import segment_centres
-from bench.video import FrameCache, VideoError, decode, output_size, probe
+from bench.video import VideoError, decode, output_size, probe
 from tests.videos import read_index, write_indexed_video
 
 
@@ -69,8 +70,8 @@ def test_short_side_is_resized_and_never_upscaled(clips, size, expected):
 
 def test_a_second_request_is_served_from_the_cache_without_decoding(clips, tmp_path, monkeypatch):
     calls = []
-    real = video.decode
-    monkeypatch.setattr(video, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = frame_cache.decode
+    monkeypatch.setattr(frame_cache, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
     cache = FrameCache(tmp_path)
     first = cache.candidates(clips["gop30"], 32, 108)
     second = cache.candidates(clips["gop30"], 32, 108)

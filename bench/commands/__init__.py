@@ -48,7 +48,7 @@ def ints(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple
 
 def cache_format(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """--cache-format as its canonical spec ("raw", "jpeg:quality=95"), so rows, file names and keys agree."""
-    from bench.video import parse_cache_format
+    from bench.frame_cache import parse_cache_format
 
     try:
         return parse_cache_format(value).spec

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import (CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput,
-                            RichReporter, err, ints, options, setup_logging, words)
+from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, ints, options, setup_logging, words
 
 
 @click.command("select")
@@ -29,9 +28,9 @@ def command(datasets, selectors, frames, out, verbose, **kwargs) -> None:
     Example:
       bench select --dataset needle --selector uniform,clip --frames 8 --out selections.jsonl
     """
-    from bench.selections import SelectionsError, select_dataset
     from bench.datafiles import DataError
     from bench.registry import RegistryError
+    from bench.selections import SelectionsError, select_dataset
 
     setup_logging(verbose)
     if out.suffix not in (".jsonl", ".parquet"):

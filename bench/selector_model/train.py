@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.frame_cache import FrameCache
 from bench.labels import LabelRecord, read_labels
 from bench.options import with_options
 from bench.selector_model import checkpoint
 from bench.selector_model.config import SelectorConfig
 from bench.selector_model.features import FeatureCache, question_batch
 from bench.selector_model.model import build
-from bench.video import FrameCache
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bench.cache import ArrayStore, atomic_write_text
 from bench.cli import main
 from bench.commands.cache import human, size
-from bench.video import FrameCache
+from bench.frame_cache import FrameCache
 
 DAY = 86400
 
@@ -155,7 +155,7 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(four):
 HOLD = """
 import sys
 from pathlib import Path
-from bench.video import FrameCache
+from bench.frame_cache import FrameCache
 candidates = FrameCache(Path(sys.argv[1])).candidates(Path(sys.argv[2]), 32, 64)
 assert candidates.cached
 print("holding", flush=True)

@@ -24,12 +24,13 @@ import numpy as np
 import pytest
 
 from bench.cache import ArrayStore
+from bench.frame_cache import FrameCache
 from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all
 from bench.runner import run
 from bench.score_cache import score_key
-from bench.video import FrameCache, decode
+from bench.video import decode
 from tests.faults.conftest import small_config
 
 SELECTED = "4 12 20 28"  # floor((j + 0.5) * 32 / 4) for j = 0..3

@@ -23,9 +23,10 @@ from click.testing import CliRunner
 
 from bench.cache import digest, file_key
 from bench.cli import main
+from bench.frame_cache import CacheFormat, FrameCache, SpaceNeed, parse_cache_format, space_warning
 from bench.results import read_all
 from bench.runner import run
-from bench.video import FORMAT, CacheFormat, FrameCache, SpaceNeed, decode, parse_cache_format, space_warning
+from bench.video import FORMAT, decode
 from tests.faults.conftest import small_config
 
 ROW = ["selector", "sample_id", "selected", "prediction", "correct", "error", "cache_format"]
