@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.benchmarks import Breakdown
-from bench.cache import default_root
+from bench.benchmarks.judged import JudgedAnswers
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
-from bench.judge import DEFAULT_MODEL, Judge, JudgeError
+from bench.judge import DEFAULT_MODEL
 from bench.records import DataOptions, Outcome, Sample
-from bench.registry import RegistryError, benchmarks
+from bench.registry import benchmarks
 
 HUB, HUB_SPLIT = "lmms-eval/ActivityNetQA", "test"
 TYPES = ("motion", "spatial", "temporal", "yes/no", "color", "object", "location", "number", "other")
@@ -39,7 +39,7 @@ INSTRUCTION = " Answer the question using a single word or phrase."
 
 
 @benchmarks.register("activitynet-qa")
-class ActivityNetQA:
+class ActivityNetQA(JudgedAnswers):
     """ActivityNet-QA test: open-ended questions, judged by an LLM (accuracy and a 0-5 score)."""
 
     spec = "activitynet-qa"
@@ -48,22 +48,10 @@ class ActivityNetQA:
     open_ended = True
     metric = "accuracy"  # of the judge's yes; tables add the mean judge score because open_ended is set
     breakdowns = {"category": Breakdown("category")}
-    settings = ("judge_timeout", "judge_retries")  # change no verdict, so they stay out of the spec
 
     def __init__(self, hf: str = "", judge_model: str = DEFAULT_MODEL, judge_timeout: float = 60.0, judge_retries: int = 3) -> None:
-        if not judge_model.strip():
-            raise RegistryError("judge_model must name a model, not ''")
-        if not judge_timeout > 0:
-            raise RegistryError(f"judge_timeout must be a positive number of seconds, not {judge_timeout}")
-        if judge_retries < 0:
-            raise RegistryError(f"judge_retries must be 0 or more, not {judge_retries}")
-        self.hf, self.judge_model = hf, judge_model
-        self.judge_timeout, self.judge_retries = judge_timeout, judge_retries
-        self._judge: Judge | None = None
-
-    def use_cache(self, cache_dir: Path) -> None:
-        """Cache verdicts under `cache_dir`/judge: `load` passes --cache-dir, `bench rescore` its own."""
-        self._judge = Judge(self.judge_model, Path(cache_dir) / "judge", timeout=self.judge_timeout, retries=self.judge_retries)
+        self.set_judge(judge_model, judge_timeout, judge_retries)
+        self.hf = hf
 
     def load(self, options: DataOptions) -> list[Sample]:
         self.use_cache(options.cache_dir)
@@ -120,10 +108,4 @@ class ActivityNetQA:
 
     def score(self, sample: Sample, prediction: str) -> Outcome:
         """The judge's verdict; an error outcome (`correct` None) when none can be had."""
-        if self._judge is None:
-            self.use_cache(default_root())
-        try:
-            verdict = self._judge.verdict(sample.question, sample.answer, prediction)
-        except JudgeError as exc:
-            return Outcome(correct=None, error=f"judge: {exc}", judge_model=self.judge_model)
-        return Outcome(correct=verdict.yes, judge_score=float(verdict.score), judge_model=self.judge_model)
+        return self.judged(sample, prediction)

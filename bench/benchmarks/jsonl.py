@@ -41,9 +41,9 @@ import numpy as np
 
 from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice, unparsed_mode
-from bench.cache import default_root
+from bench.benchmarks.judged import JudgedAnswers
 from bench.datafiles import DataError, DataFiles, Fields, read_csv, read_parquet, read_text, records, take
-from bench.judge import DEFAULT_MODEL, Judge, JudgeError
+from bench.judge import DEFAULT_MODEL
 from bench.options import LETTERS
 from bench.records import DataOptions, Outcome, Sample
 from bench.registry import RegistryError, benchmarks
@@ -54,7 +54,7 @@ OPEN_INSTRUCTION = "Answer the question using a single word or phrase."
 
 
 @benchmarks.register("jsonl")
-class Jsonl(MultipleChoice):
+class Jsonl(MultipleChoice, JudgedAnswers):
     """Your own videos and questions from a JSONL, CSV or Parquet file: path=FILE (multiple choice and open-ended)."""
 
     spec = "jsonl"
@@ -63,7 +63,6 @@ class Jsonl(MultipleChoice):
     open_ended = False  # per record here, not per benchmark: see the module docstring
     metric = "accuracy"
     breakdowns = {"category": Breakdown("category"), "duration": Breakdown("duration_group")}
-    settings = ("judge_timeout", "judge_retries")  # change no verdict, so they stay out of the spec
 
     def __init__(self, path: str = "", unparsed: str = "wrong", judge_model: str = DEFAULT_MODEL,
                  judge_timeout: float = 60.0, judge_retries: int = 3) -> None:
@@ -71,15 +70,8 @@ class Jsonl(MultipleChoice):
             raise RegistryError("needs path=FILE, e.g. jsonl:path=questions.jsonl (a .jsonl, .csv or .parquet file)")
         if Path(path).suffix not in SUFFIXES:
             raise RegistryError(f"path={path}: the file must end in {', '.join(SUFFIXES)}")
-        if not judge_model.strip():
-            raise RegistryError("judge_model must name a model, not ''")
-        self.path, self.unparsed, self.judge_model = Path(path), unparsed_mode(unparsed), judge_model
-        self.judge_timeout, self.judge_retries = judge_timeout, judge_retries
-        self._judge: Judge | None = None
-
-    def use_cache(self, cache_dir: Path) -> None:
-        """Cache verdicts on open-ended answers under `cache_dir`/judge."""
-        self._judge = Judge(self.judge_model, Path(cache_dir) / "judge", timeout=self.judge_timeout, retries=self.judge_retries)
+        self.set_judge(judge_model, judge_timeout, judge_retries)
+        self.path, self.unparsed = Path(path), unparsed_mode(unparsed)
 
     def load(self, options: DataOptions) -> list[Sample]:
         self.use_cache(options.cache_dir)
@@ -135,13 +127,7 @@ class Jsonl(MultipleChoice):
             return super().score(sample, prediction)
         if not sample.answer:
             return Outcome(correct=None)  # a hidden answer: nothing to judge against
-        if self._judge is None:
-            self.use_cache(default_root())
-        try:
-            verdict = self._judge.verdict(sample.question, sample.answer, prediction)
-        except JudgeError as exc:
-            return Outcome(correct=None, error=f"judge: {exc}", judge_model=self.judge_model)
-        return Outcome(correct=verdict.yes, judge_score=float(verdict.score), judge_model=self.judge_model)
+        return self.judged(sample, prediction)
 
 
 def read_records(path: Path) -> list[Fields]:

@@ -1,7 +1,8 @@
-"""What the fault files share: four needle videos generated once, and a small run's settings."""
+"""What the fault files share: four needle videos generated once, a damageable copy, and a small run's settings."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,15 @@ def needle4(tmp_path_factory) -> Path:
     cache = tmp_path_factory.mktemp("needle4")
     benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=4))
     return cache / "needle"
+
+
+@pytest.fixture
+def cache(needle4, tmp_path) -> Path:
+    """A cache of this test's own holding a copy of the four needle videos, safe to damage."""
+    shutil.copytree(needle4, tmp_path / "cache" / "needle")
+    return tmp_path / "cache"
+
+
+def needle_video(cache: Path, i: int = 1) -> Path:
+    """The file of needle test sample i in `cache`."""
+    return cache / "needle" / "seed0" / "test" / f"{i:05d}.mp4"

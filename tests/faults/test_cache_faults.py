@@ -31,7 +31,7 @@ from bench.results import read_all
 from bench.runner import run
 from bench.score_cache import score_key
 from bench.video import decode
-from tests.faults.conftest import small_config
+from tests.faults.conftest import needle_video, small_config
 
 SELECTED = "4 12 20 28"  # floor((j + 0.5) * 32 / 4) for j = 0..3
 ROW = ["sample_id", "selected", "prediction", "correct", "error"]
@@ -54,16 +54,6 @@ def clean(needle4, tmp_path_factory):
     rows = _rows(root / "results")
     assert summary.errors == 0 and (rows.selected == SELECTED).all()
     return rows
-
-
-@pytest.fixture
-def cache(needle4, tmp_path) -> Path:
-    shutil.copytree(needle4, tmp_path / "cache" / "needle")
-    return tmp_path / "cache"
-
-
-def _video(cache: Path, i: int = 1) -> Path:
-    return cache / "needle" / "seed0" / "test" / f"{i:05d}.mp4"
 
 
 def _entry(cache: Path, kind: str) -> Path:
@@ -116,13 +106,13 @@ def test_a_damaged_entry_is_named_once_recomputed_and_the_rows_are_right(cache, 
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"damaged cache entry {named}") and warnings[0].endswith(f": {what}; recomputing it")
     if kind != "scores":  # the frame cache names the video; scores are named by their entry
-        assert f"(video {_video(cache)})" in warnings[0]
+        assert f"(video {needle_video(cache)})" in warnings[0]
     assert (summary.errors, summary.decoded, summary.scored) == (0, decoded, scored)
     assert _rows(tmp_path / "again").equals(clean)
     # the entry was overwritten: a new reader finds it whole
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert FrameCache(cache).candidates(_video(cache), 32, 64).cached
+        assert FrameCache(cache).candidates(needle_video(cache), 32, 64).cached
         assert ArrayStore(path.parent.parent).load(path.name.split(".")[0]) is not None
     assert caplog.records == []
 

@@ -27,7 +27,7 @@ from bench.frame_cache import CacheFormat, FrameCache, SpaceNeed, parse_cache_fo
 from bench.results import read_all
 from bench.runner import run
 from bench.video import FORMAT, decode
-from tests.faults.conftest import small_config
+from tests.faults.conftest import needle_video, small_config
 
 ROW = ["selector", "sample_id", "selected", "prediction", "correct", "error", "cache_format"]
 SELECTORS = ("uniform", "spatial:scorer=probe")
@@ -35,16 +35,6 @@ SELECTORS = ("uniform", "spatial:scorer=probe")
 
 def _rows(results: Path):
     return read_all(results).sort_values(["selector", "sample_id"])[ROW].reset_index(drop=True)
-
-
-def _video(cache: Path, i: int = 1) -> Path:
-    return cache / "needle" / "seed0" / "test" / f"{i:05d}.mp4"
-
-
-@pytest.fixture
-def cache(needle4, tmp_path) -> Path:
-    shutil.copytree(needle4, tmp_path / "cache" / "needle")
-    return tmp_path / "cache"
 
 
 @pytest.mark.parametrize("given, spec, suffix", [
@@ -67,7 +57,7 @@ def test_a_cold_and_a_warm_run_give_the_same_rows(cache, tmp_path, given, spec, 
 
 @pytest.mark.parametrize("spec", ["jpeg:quality=2", "jpeg:quality=95"])
 def test_a_cold_read_hands_on_the_frames_the_cache_holds_not_the_decoders(cache, spec):
-    video = _video(cache)
+    video = needle_video(cache)
     cold = FrameCache(cache, spec).candidates(video, 32, 64)
     warm = FrameCache(cache, spec).candidates(video, 32, 64)
     decoded = decode(video, 32, 64)[0]
@@ -79,7 +69,7 @@ def test_a_cold_read_hands_on_the_frames_the_cache_holds_not_the_decoders(cache,
 
 
 def test_a_raw_read_hands_on_the_decoders_frames_under_the_key_it_always_had(cache):
-    video = _video(cache)
+    video = needle_video(cache)
     cold = FrameCache(cache).candidates(video, 32, 64)
     np.testing.assert_array_equal(cold.frames, decode(video, 32, 64)[0])
     # the key before formats existed, so caches written then are still hits
@@ -87,7 +77,7 @@ def test_a_raw_read_hands_on_the_decoders_frames_under_the_key_it_always_had(cac
 
 
 def test_an_unwritable_cache_still_hands_on_the_frames_a_warm_cache_would(cache, tmp_path, caplog):
-    video = _video(cache)
+    video = needle_video(cache)
     warm = FrameCache(cache, "jpeg:quality=2")
     warm.candidates(video, 32, 64)
     blocked = tmp_path / "blocked"
@@ -101,7 +91,7 @@ def test_an_unwritable_cache_still_hands_on_the_frames_a_warm_cache_would(cache,
 
 
 def test_each_format_has_entries_of_its_own(cache):
-    video = _video(cache)
+    video = needle_video(cache)
     raw = FrameCache(cache, "raw").candidates(video, 32, 64)
     jpeg = FrameCache(cache, "jpeg").candidates(video, 32, 64)
     other = FrameCache(cache, "jpeg:quality=50").candidates(video, 32, 64)
@@ -151,7 +141,7 @@ def _written(cache: Path) -> int:
 
 @pytest.mark.parametrize("spec", ["raw", "jpeg", "jpeg:quality=50"])
 def test_the_estimate_is_within_2x_of_what_was_written_on_needle(cache, spec):
-    videos = [_video(cache, i) for i in range(4)]
+    videos = [needle_video(cache, i) for i in range(4)]
     frames = FrameCache(cache, spec)
     before = frames.space_needed(videos, 128, 336)
     assert (before.entries, before.pixels) == (4, 160 * 120)  # needle is 160x120: short side 120 < 336, never upscaled
@@ -167,7 +157,7 @@ def test_the_estimate_is_within_2x_of_what_was_written_on_needle(cache, spec):
 
 
 def test_the_raw_estimate_by_hand(cache):
-    need = FrameCache(cache).space_needed([_video(cache, i) for i in range(4)], 128, 336)
+    need = FrameCache(cache).space_needed([needle_video(cache, i) for i in range(4)], 128, 336)
     # per entry: 128 x (19,200 px x 3 bytes + 8 bytes of time) + 4,096 of record and headers = 7,377,920
     assert need.bytes == 4 * (128 * (19_200 * 3 + 8) + 4_096) == 29_511_680
 

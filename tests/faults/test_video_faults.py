@@ -22,7 +22,7 @@ import pytest
 from bench.results import read_all
 from bench.runner import run
 from bench.video import decode, probe
-from tests.faults.conftest import small_config
+from tests.faults.conftest import needle_video, small_config
 from tests.videos import write_corner_video
 
 ROW = ["sample_id", "selected", "prediction", "correct", "error"]
@@ -95,16 +95,6 @@ def clean(needle4, tmp_path_factory):
     return _rows(root / "results")
 
 
-@pytest.fixture
-def cache(needle4, tmp_path) -> Path:
-    shutil.copytree(needle4, tmp_path / "cache" / "needle")
-    return tmp_path / "cache"
-
-
-def _video(cache: Path, i: int = 1) -> Path:
-    return cache / "needle" / "seed0" / "test" / f"{i:05d}.mp4"
-
-
 def _faststart_cut(data: bytes, path: Path) -> bytes:
     """The same packets with the index (moov) first, then cut in half: the header still counts every frame."""
     whole = path.with_suffix(".whole.mp4")
@@ -138,7 +128,7 @@ BAD = {
 @pytest.mark.parametrize("kind", BAD)
 def test_a_bad_video_is_one_error_row_naming_the_file(cache, tmp_path, clean, caplog, kind):
     damage, reason = BAD[kind]
-    video = _video(cache)
+    video = needle_video(cache)
     with av.open(str(video)) as container:
         declared = container.streams.video[0].frames
     video.write_bytes(damage(video.read_bytes(), video))
@@ -156,7 +146,7 @@ def test_a_bad_video_is_one_error_row_naming_the_file(cache, tmp_path, clean, ca
 
 def test_decord_failing_mid_decode_warns_once_then_pyav_names_the_damage(cache, tmp_path, clean, caplog):
     # decord opens the file and counts its frames, then get_batch raises on the zeroed packets
-    video = _video(cache)
+    video = needle_video(cache)
     video.write_bytes(_zero_middle(video.read_bytes(), video))
     with caplog.at_level(logging.WARNING):
         run(small_config(cache, tmp_path / "results", decoder="decord"))
@@ -190,7 +180,7 @@ def _to_av1(video: Path) -> None:
 
 
 def test_decord_that_cannot_open_a_file_prints_one_warning_line_and_pyav_answers(cache, tmp_path, clean):
-    video = _video(cache)
+    video = needle_video(cache)
     _to_av1(video)
     command = [sys.executable, "-m", "bench", "run", "--dataset", "needle", "--backbone", "probe", "--selector", "uniform",
                "--frames", "4", "--limit", "4", "--candidates", "32", "--frame-size", "64", "--device", "cpu",
