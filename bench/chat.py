@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ChatError(Exception):
@@ -91,6 +92,21 @@ def complete(model: str, messages: list[dict[str, str]], *, max_tokens: int = 25
     """
     response = create(connect(timeout=timeout), model, messages, retries=retries, backoff=backoff, max_tokens=max_tokens)
     return text_of(response, model)
+
+
+def complete_until(model: str, messages: list[dict[str, str]], parse: Callable[[str], T], unusable: type[Exception], wanted: str,
+                   *, replies: int = 2, max_tokens: int = 512) -> T:
+    """`parse` of the first reply it accepts; a reply it rejects (raising `unusable`) is asked for again, up to `replies` more times.
+
+    What still fails raises `unusable` naming the model, `wanted` and the last rejection.
+    """
+    for attempt in range(replies + 1):
+        try:
+            return parse(complete(model, messages, max_tokens=max_tokens))
+        except unusable as exc:
+            log.info("%s, reply %d: %s", model, attempt + 1, exc)
+            problem = exc
+    raise unusable(f"{model}: no {wanted} in {replies + 1} replies; last: {problem}")
 
 
 def _reason(exc: Exception) -> str:

@@ -108,7 +108,7 @@ def read_json(path: Path, expect: type) -> Any:
     one object (Python's json would keep the last silently).
     """
     try:
-        value = json.loads(read_text(path), object_pairs_hook=_pairs(path))
+        value = json.loads(read_text(path), object_pairs_hook=no_repeats(lambda key: f"{path}: key {key!r} appears twice in one object"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     if not isinstance(value, expect):
@@ -118,13 +118,16 @@ def read_json(path: Path, expect: type) -> Any:
     return value
 
 
-def _pairs(path: Path):
-    """An `object_pairs_hook` that builds each JSON object and rejects a key given twice in it."""
+def no_repeats(message: Callable[[str], str]):
+    """An `object_pairs_hook` that builds each JSON object and rejects a key given twice in it (json keeps the last silently).
+
+    `message(key)` is the DataError's text, naming where the object is.
+    """
     def to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for key, value in pairs:
             if key in found:
-                raise DataError(f"{path}: key {key!r} appears twice in one object")
+                raise DataError(message(key))
             found[key] = value
         return found
     return to_dict

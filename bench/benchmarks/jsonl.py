@@ -35,14 +35,13 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice, unparsed_mode
 from bench.benchmarks.judged import JudgedAnswers
-from bench.datafiles import DataError, DataFiles, Fields, read_csv, read_parquet, read_text, records, take
+from bench.datafiles import DataError, DataFiles, Fields, no_repeats, read_csv, read_parquet, read_text, records, take
 from bench.judge import DEFAULT_MODEL
 from bench.options import LETTERS
 from bench.records import DataOptions, Outcome, Sample
@@ -141,25 +140,13 @@ def read_records(path: Path) -> list[Fields]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, object_pairs_hook=_no_repeats(path, number))
+            value = json.loads(line, object_pairs_hook=no_repeats(lambda key: f"{path}: line {number}: field {key!r} appears twice"))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {number}: not valid JSON at column {exc.colno}: {exc.msg}") from None
         found.append(Fields(value, str(path), f"line {number}"))
     if not found:
         raise DataError(f"{path}: holds no records (only blank lines)")
     return found
-
-
-def _no_repeats(path: Path, number: int):
-    """An `object_pairs_hook` that rejects a key given twice in one record (json would keep the last silently)."""
-    def to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise DataError(f"{path}: line {number}: field {key!r} appears twice")
-            found[key] = value
-        return found
-    return to_dict
 
 
 def _given(record: Fields, key: str) -> bool:

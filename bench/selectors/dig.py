@@ -141,15 +141,7 @@ class Dig:
         if hit is not None:
             return hit[1]["route"]
         messages = [{"role": "user", "content": PROMPT.format(question=question)}]
-        for attempt in range(self.retries + 1):
-            try:
-                route = parse_route(chat.complete(self.llm, messages, max_tokens=512))
-                break
-            except UnusableRoute as exc:
-                log.info("%s, reply %d: %s", self.llm, attempt + 1, exc)
-                problem = exc
-        else:
-            raise UnusableRoute(f"{self.llm}: no global/localized verdict in {self.retries + 1} replies; last: {problem}")
+        route = chat.complete_until(self.llm, messages, parse_route, UnusableRoute, "global/localized verdict", replies=self.retries)
         self.routes.save(key, {}, {"route": route})
         return route
 

@@ -129,15 +129,7 @@ class Temporal:
     def score(self, query: Query) -> np.ndarray:
         n = len(query.candidates.frames)
         messages = [{"role": "user", "content": prompt(self.captions(query.candidates), query)}]
-        for attempt in range(self.retries + 1):
-            try:
-                listed = parse_listed(chat.complete(self.llm, messages, max_tokens=512), n)
-                break
-            except UnusableReply as exc:
-                log.info("%s, reply %d: %s", self.llm, attempt + 1, exc)
-                problem = exc
-        else:
-            raise UnusableReply(f"{self.llm}: no usable frame list in {self.retries + 1} replies; last: {problem}")
+        listed = chat.complete_until(self.llm, messages, lambda text: parse_listed(text, n), UnusableReply, "usable frame list", replies=self.retries)
         if listed.dropped:
             self.dropped += listed.dropped
             log.warning("%s listed %d unusable frame entries for %s; dropped", self.llm, listed.dropped, query.sample_id)
