@@ -18,21 +18,19 @@ is skipped is logged; a value that means nothing is an error naming file, line a
 from __future__ import annotations
 
 import csv
-import fcntl
 import glob
 import io
 import logging
 import os
 import re
-import socket
 import tempfile
 from dataclasses import astuple, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from bench.locks import FileLock, LockBusy
 from bench.records import COLUMNS, Row
 
 log = logging.getLogger(__name__)
@@ -180,55 +178,19 @@ def read_records(path: Path) -> Records:
     return Records(header, tuple(rows), tuple(n for n, _, _ in body), tuple(skipped), repaired or bool(skipped))
 
 
-class _Lock:
-    """An exclusive flock on `<file>.lock`, naming its holder (pid, host, since when) inside."""
-
-    def __init__(self, target: Path) -> None:
-        self.target, self.path = target, target.with_name(target.name + ".lock")
-        while True:
-            try:
-                self._file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (held until release)
-            except OSError as exc:
-                raise ResultsError(f"{target}: cannot create its lock file {self.path.name}: {_reason(exc)}") from None
-            try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._file.seek(0)
-                holder = self._file.read().decode("utf-8", "replace").strip() or "another process (not yet named)"
-                self._file.close()
-                raise ResultsBusy(f"{target}: in use by {holder}; wait for that run to finish, or use another --results-dir") from None
-            # a holder that released meanwhile removed the file we opened: lock the one now there
-            if self._same_file():
-                break
-            self._file.close()
-        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        try:
-            self._file.truncate(0)
-            self._file.write(f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode())
-        except OSError as exc:  # a full disk: nothing could be written beside it either
-            self.release()
-            raise ResultsError(f"{target}: cannot write its lock file {self.path.name}: {_reason(exc)}") from None
-        # rewrites killed midway leave their temporary copies; only the holder writes them, so they are garbage
-        for stray in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            stray.unlink(missing_ok=True)
-
-    def _same_file(self) -> bool:
-        try:
-            now, held = os.stat(self.path), os.fstat(self._file.fileno())
-        except FileNotFoundError:
-            return False
-        return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-
-    def release(self) -> None:
-        """Remove the lock file and unlock; safe to call twice."""
-        if self._file.closed:
-            return
-        try:
-            os.unlink(self.path)  # while still held, so nobody locks a file about to vanish
-        except OSError:
-            pass  # a read-only dir: the file stays and, unlocked, blocks nobody
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)  # also for copies of the descriptor a fork made
-        self._file.close()
+def _lock(target: Path) -> FileLock:
+    """The cell file's lock, its errors as ResultsBusy / ResultsError naming the file."""
+    try:
+        lock = FileLock(target)
+    except LockBusy as exc:
+        raise ResultsBusy(f"{target}: in use by {exc.holder}; wait for that run to finish, or use another --results-dir") from None
+    except OSError as exc:  # opening names the file it failed on; writing the holder's line does not
+        step = "create" if exc.filename else "write"
+        raise ResultsError(f"{target}: cannot {step} its lock file {target.name}.lock: {_reason(exc)}") from None
+    # rewrites killed midway leave their temporary copies; only the holder writes them, so they are garbage
+    for stray in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stray.unlink(missing_ok=True)
+    return lock
 
 
 def _write_atomic(path: Path, header: list[str], records: list[list[str]]) -> None:
@@ -263,7 +225,7 @@ def rewrite(path: Path, update: Callable[[dict[str, str]], dict[str, object]]) -
     (or the file needed a repair).
     """
     path = Path(path)
-    lock = _Lock(path)
+    lock = _lock(path)
     try:
         records = read_records(path)
         _note(path, records)
@@ -303,7 +265,7 @@ class CellWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ResultsError(f"{self.path.parent}: cannot create the results directory: {_reason(exc)}") from None
-        self._lock: _Lock | None = _Lock(self.path)
+        self._lock: FileLock | None = _lock(self.path)
         try:
             self._header = self._resume(identity or {})
         except BaseException:

@@ -7,7 +7,6 @@ retried, a key is never written twice, and a lock keeps two runs from writing on
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import numpy as np
 
 from bench.cache import atomic_write_text, default_root
 from bench.frame_cache import FrameCache
+from bench.locks import FileLock, LockBusy
 from bench.progress import Reporter
 from bench.records import Candidates, DataOptions, Sample
 from bench.registry import benchmarks, selectors
@@ -85,7 +85,7 @@ class SelectionFile:
                 atomic_write_text(self.lines_path, "".join(json.dumps(line) + "\n" for line in kept))
             self._file = self.lines_path.open("a", encoding="utf-8")
         except BaseException:
-            _unlock(path, self._lock)
+            self._lock.release()
             raise
 
     def _existing(self) -> tuple[list[dict], bool]:
@@ -139,7 +139,7 @@ class SelectionFile:
                 _write_parquet(self.lines_path, self.path)
                 self.lines_path.unlink()
         finally:
-            _unlock(self.path, self._lock)
+            self._lock.release()
 
     def __enter__(self) -> "SelectionFile":
         return self
@@ -148,28 +148,13 @@ class SelectionFile:
         self.close()
 
 
-def _lock(path: Path):
-    """An exclusive flock on `<path>.lock`; SelectionsError while another process holds it."""
-    lock_path = path.with_name(path.name + ".lock")
-    while True:
-        handle = lock_path.open("a")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise SelectionsError(f"{path}: another `bench select` is writing it (it holds {lock_path.name}); "
-                                  f"wait for it to finish, or write to another --out") from None
-        try:
-            if os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino:
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()  # the holder removed the file we opened as it finished: lock the one there now
-
-
-def _unlock(path: Path, handle) -> None:
-    path.with_name(path.name + ".lock").unlink(missing_ok=True)  # while still held, so nobody locks a file about to vanish
-    handle.close()
+def _lock(path: Path) -> FileLock:
+    """The selections file's lock; SelectionsError while another process holds it."""
+    try:
+        return FileLock(path)
+    except LockBusy:
+        raise SelectionsError(f"{path}: another `bench select` is writing it (it holds {path.name}.lock); "
+                              f"wait for it to finish, or write to another --out") from None
 
 
 def _read_parquet(path: Path) -> list[dict]:

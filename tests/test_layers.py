@@ -8,7 +8,7 @@ import pytest
 import bench
 
 PACKAGE = Path(bench.__file__).parent
-LOWER = ("records", "registry", "cache", "video", "frame_cache", "chat", "sampling", "options", "datafiles", "timing", "progress", "loading", "inflight")
+LOWER = ("records", "registry", "cache", "video", "frame_cache", "chat", "sampling", "options", "datafiles", "timing", "progress", "loading", "inflight", "locks")
 UPPER = ("selectors", "backbones", "benchmarks", "runner", "score_cache", "analysis", "commands", "cli")
 
 
