@@ -217,6 +217,16 @@ class ArrayStore:
         atomic_write_text(self._path(key, ".json"), json.dumps(record))
 
 
+def unwritable(cache_dir: Path) -> str:
+    """Why writing under `cache_dir` failed in this process, or "" if it has not."""
+    return _UNWRITABLE.get(Path(cache_dir), "")
+
+
+def learn_unwritable(cache_dir: Path, reason: str) -> None:
+    """Stop writing under `cache_dir` because another process (a decode worker) found it fails and said so: nothing is said again."""
+    _UNWRITABLE.setdefault(Path(cache_dir), reason)
+
+
 def _cannot_write(cache_dir: Path, exc: OSError) -> None:
     """Stop writing under `cache_dir` for this process, saying once why."""
     name = errno.errorcode.get(exc.errno or 0, "error")

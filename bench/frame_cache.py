@@ -131,8 +131,8 @@ class FrameCache:
         parts = ("frames", FORMAT, content, n, size, seek)
         return digest(*parts) if self.format.name == "raw" else digest(*parts, self.format.spec)  # raw: the key it always had
 
-    def candidates(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", decoder: str = "pyav") -> Candidates:
-        """The candidates of the first of `videos` that exists; decodes only on a cache miss.
+    def candidates(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", decoder: str = "pyav", threads: int | None = None) -> Candidates:
+        """The candidates of the first of `videos` that exists; decodes (with `threads`, see `decode`) only on a cache miss.
 
         `decode_s` is the miss's cost, JPEG encoding and decoding included, kept on later hits.
         """
@@ -146,7 +146,7 @@ class FrameCache:
             frames = from_jpeg(arrays["jpeg"], arrays["offsets"], tuple(info["shape"])) if jpeg else arrays["frames"]
             return Candidates(frames, arrays["times"], key, meta, seek, info["decoder"], info["decode_s"], cached=True)
         start = time.perf_counter()
-        frames, times, meta, used = decode(path, n, size, seek, decoder)
+        frames, times, meta, used = decode(path, n, size, seek, decoder, threads)
         stored = {"frames": frames}
         if jpeg:  # hand on what a hit will give, not the decoder's pixels
             stored = dict(zip(("jpeg", "offsets"), to_jpeg(frames, self.format.quality)))

@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import atomic_write_text
-from bench.frame_cache import FrameCache
+from bench.decoding import DecodeAhead, Decoding
 from bench.progress import Reporter
 from bench.records import Sample
 from bench.registry import selectors
 from bench.score_cache import cached, score_all, score_store
-from bench.video import VideoError
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +87,9 @@ def _record(raw: dict) -> LabelRecord:
 
 def make_labels(
     samples: list[Sample], spatial: str | None, temporal: str | None, out: Path, cache_dir: Path,
-    n: int, size: int, seek: str, device: str, reporter: Reporter | None = None, cache_format: str = "raw",
+    n: int, size: int, seek: str, device: str, reporter: Reporter | None = None, cache_format: str = "raw", workers: int = 0,
 ) -> LabelSummary:
-    """Label every sample not yet in `out` with the given signals (at least one)."""
+    """Label every sample not yet in `out` with the given signals (at least one); `workers` decode processes, as in `bench run`."""
     signals = [s for s in (spatial, temporal) if s]
     if not signals:
         raise ValueError("give --spatial, --temporal or both")
@@ -100,44 +99,40 @@ def make_labels(
     _drop_partial_line(_jsonl(out))
     todo = [s for s in samples if (s.dataset, s.sample_id) not in done]
     errors: dict[tuple[str, str], str] = {}
-    frames = FrameCache(cache_dir, cache_format)
-
-    def candidates(sample: Sample):
-        return frames.candidates(sample.videos, n, size, seek)
-
-    with reporter.phase("decode candidates", len(todo)) as advance:
-        for sample in todo:
-            try:
-                candidates(sample)
-            except VideoError as exc:
-                errors[sample.dataset, sample.sample_id] = f"video: {exc}"
-            advance()
-    usable = [s for s in todo if (s.dataset, s.sample_id) not in errors]
     store = score_store(cache_dir)
-    for signal in signals:
-        selector = selectors.build(signal, context={"cache_dir": Path(cache_dir)})
-        failed, _ = score_all(selector, signal, usable, candidates, store, device, reporter)
-        errors.update(failed)
+    with DecodeAhead(Decoding(Path(cache_dir), cache_format, n, size, seek, "pyav"), workers, reporter) as ahead:
+        ahead.start([((s.dataset, s.sample_id), s.videos) for s in todo], about=" ".join)
+        for signal in signals:  # the first scores each sample as soon as its video is decoded
+            selector = selectors.build(signal, context={"cache_dir": Path(cache_dir)})
+            failed, _ = score_all(selector, signal, todo, lambda s: ahead.candidates(s.videos), store, device, reporter)
+            errors.update(failed)
+        errors.update({(s.dataset, s.sample_id): ahead.error(s.videos) for s in todo if ahead.error(s.videos)})
+        usable = [s for s in todo if (s.dataset, s.sample_id) not in errors]
+        written = _write(usable, signals, spatial, temporal, out, ahead, store, n, size, seek)
+    if out.suffix == ".parquet" and not errors:
+        _to_parquet(out)
+    return LabelSummary(written, len(samples) - len(todo), tuple(f"{d} {i}: {e}" for (d, i), e in errors.items()))
+
+
+def _write(usable: list[Sample], signals: list[str], spatial: str | None, temporal: str | None, out: Path, ahead: DecodeAhead,
+           store, n: int, size: int, seek: str) -> int:
+    """Append a record per sample, each flushed to disk before the next; how many were written."""
     written = 0
     with _jsonl(out).open("a") as f:
         for sample in usable:
-            if (sample.dataset, sample.sample_id) in errors:
-                continue
-            cands = candidates(sample)
+            cands = ahead.candidates(sample.videos)
             scores = {s: cached(store, s, cands, sample).values for s in signals}
             record = LabelRecord(
                 sample.dataset, sample.sample_id, tuple(map(str, sample.videos)), sample.question, sample.options, n, size, seek,
                 tuple(map(float, scores[spatial])) if spatial else None,
                 tuple(map(float, scores[temporal])) if temporal else None,
-                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))), frames.format.spec,
+                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))), ahead.frames.format.spec,
             )
             f.write(json.dumps(asdict(record)) + "\n")
             f.flush()
             os.fsync(f.fileno())
             written += 1
-    if out.suffix == ".parquet" and not errors:
-        _to_parquet(out)
-    return LabelSummary(written, len(samples) - len(todo), tuple(f"{d} {i}: {e}" for (d, i), e in errors.items()))
+    return written
 
 
 def _drop_partial_line(path: Path) -> None:

@@ -73,6 +73,11 @@ def load_all(paths: Iterable[Path | str] = ()) -> list[str]:
     return imported
 
 
+def loaded_files() -> list[str]:
+    """The plugin files this process imported, for another process (a Ray worker) to import the same."""
+    return [key for key in _loaded if not key.startswith("entry point ")]
+
+
 def load_file(path: Path) -> str:
     """Import one plugin file as a module of its own; its name, `framebench_plugin_<stem>`."""
     key = str(path.absolute())

@@ -58,14 +58,17 @@ def score_all(
     selector,
     scorer: str,
     samples: Iterable[Sample],
-    candidates: Callable[[Sample], Candidates],
+    candidates: Callable[[Sample], Candidates | None],
     store: ArrayStore,
     device: str,
     reporter: Reporter,
+    done: Callable[[Sample, str], None] = lambda sample, error: None,
 ) -> tuple[dict[tuple[str, str], str], int]:
     """Score every sample not cached yet with `selector` (built from `scorer`, loaded here only if needed).
 
-    Returns ({(dataset, sample_id): error}, how many were scored now).
+    Returns ({(dataset, sample_id): error}, how many were scored now); `done(sample, error)`
+    is called as each sample is through, so answering can start on it. A sample whose
+    `candidates` are None (its video failed) is passed over.
 
     A failure on one sample is recorded as `select: <type>: <message>` and the rest go on; a
     selector that cannot load gives every sample it had to score `load: ...`.
@@ -76,13 +79,21 @@ def score_all(
     with Lazy(selector, device) as model, reporter.phase(f"score {scorer}", len(samples)) as advance:
         for sample in samples:
             cands = candidates(sample)
-            if cached(store, scorer, cands, sample) is None:
-                error = model.ready() or _score(selector, scorer, cands, sample, store, device)
-                if error:
-                    errors[sample.dataset, sample.sample_id] = error
-                fresh += not error
+            error, now = ("", False) if cands is None else score_missing(model, scorer, cands, sample, store, device)
+            if error:
+                errors[sample.dataset, sample.sample_id] = error
+            fresh += now
+            done(sample, error)
             advance()
     return errors, fresh
+
+
+def score_missing(model: Lazy, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> tuple[str, bool]:
+    """Score one sample with `model`'s selector unless its scores are cached: (its error or "", whether it was scored now)."""
+    if cached(store, scorer, cands, sample) is not None:
+        return "", False
+    error = model.ready() or _score(model.model, scorer, cands, sample, store, device)
+    return error, not error
 
 
 def _score(selector, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> str:

@@ -8,7 +8,6 @@ retried, a key is never written twice, and a lock keeps two runs from writing on
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Iterable
 import numpy as np
 
 from bench.cache import atomic_write_text, default_root
-from bench.frame_cache import FrameCache
+from bench.decoding import DecodeAhead, Decoding
+from bench.frame_cache import parse_cache_format
 from bench.locks import FileLock, LockBusy
 from bench.progress import Reporter
 from bench.records import Candidates, DataOptions, Sample
@@ -26,13 +26,6 @@ from bench.score_cache import cached, score_all, score_store
 from bench.selectors import SelectorPlan, plan
 from bench.selectors.choose import choose
 from bench.timing import resolve_device
-from bench.video import VideoError
-
-log = logging.getLogger(__name__)
-
-
-log = logging.getLogger(__name__)
-
 
 PROTOCOL = ("candidates", "frame_size", "seek", "cache_format")  # how the candidates were made: a rerun must agree
 LINE = ("dataset", "sample_id", "video", "question", "selector", "k", *PROTOCOL, "indices", "times", "scores")
@@ -187,11 +180,12 @@ def select_dataset(
     datasets: Iterable[str], selector_specs: Iterable[str], frames: Iterable[int], out: Path, *, candidates: int = 128,
     frame_size: int = 336, seek: str = "exact", decoder: str = "pyav", cache_format: str = "raw", cache_dir: Path | None = None,
     data_root: Path | None = None, limit: int | None = None, seed: int = 0, device: str = "auto",
-    reporter: Reporter | None = None,
+    reporter: Reporter | None = None, workers: int = 0,
 ) -> SelectSummary:
     """Append one line per (sample, selector, k) not yet in `out`: the selection, or an error line.
 
-    In phases, as `bench run`: decode every sample still to do, then for each selector load
+    In phases, as `bench run`: decode every sample still to do (in `workers` processes, the
+    first selector taking each sample as soon as it is decoded), then for each selector load
     its model once, score what the score cache lacks, and append that selector's lines.
     Raises RegistryError (a bad spec), DataError (a bad annotation file), SelectionsError
     (an `out` that cannot be resumed) and ValueError (a k above `candidates`) before any work.
@@ -214,35 +208,27 @@ def select_dataset(
             by_spec[benchmark.spec] = list(benchmark.load(options))
     samples = [s for found in by_spec.values() for s in found]
     device = resolve_device(device)
-    frames_cache = FrameCache(cache_dir, cache_format)
-
-    def decoded(sample: Sample) -> Candidates:
-        return frames_cache.candidates(sample.videos, candidates, frame_size, seek, decoder)
-
-    protocol = dict(zip(PROTOCOL, (candidates, frame_size, seek, frames_cache.format.spec)))
-    with SelectionFile(Path(out), protocol) as store:
+    how = Decoding(cache_dir, cache_format, candidates, frame_size, seek, decoder)
+    protocol = dict(zip(PROTOCOL, (candidates, frame_size, seek, parse_cache_format(cache_format).spec)))
+    with SelectionFile(Path(out), protocol) as store, DecodeAhead(how, workers, reporter) as ahead:
         todo = {(s.dataset, s.sample_id): [(p, k) for p in plans for k in frame_counts if (s.dataset, s.sample_id, p.spec, k) not in store.done]
                 for s in samples}
         pending = [s for s in samples if todo[s.dataset, s.sample_id]]
-        failed: dict[tuple[str, str], str] = {}
-        with reporter.phase("decode candidates", len(pending)) as advance:
-            for sample in pending:
-                try:
-                    decoded(sample)
-                except Exception as exc:  # an unreadable video is this sample's error lines, not the end of the run
-                    failed[sample.dataset, sample.sample_id] = f"video: {exc}"
-                    log.warning("%s %s: %s", sample.dataset, sample.sample_id, exc, exc_info=not isinstance(exc, VideoError))
-                advance()
+        ahead.start([((s.dataset, s.sample_id), s.videos) for s in pending], about=" ".join)
+
+        def decoded(sample: Sample) -> Candidates | None:
+            return ahead.candidates(sample.videos)
+
         scores = score_store(cache_dir)
         for scorer, selector in built.items():
             mine = [p for p in plans if p.scorer == scorer]
-            need = [s for s in pending if (s.dataset, s.sample_id) not in failed and any(p in mine for p, _ in todo[s.dataset, s.sample_id])]
+            need = [s for s in pending if any(p in mine for p, _ in todo[s.dataset, s.sample_id])]
             errors, _ = score_all(selector, scorer, need, decoded, scores, device, reporter)
             for sample in pending:
                 key = (sample.dataset, sample.sample_id)
                 for chosen, k in todo[key]:
                     if chosen in mine:
-                        store.append(_line(sample, chosen, k, selector, failed.get(key) or errors.get(key), decoded, scores, protocol))
+                        store.append(_line(sample, chosen, k, selector, ahead.error(sample.videos) or errors.get(key), decoded, scores, protocol))
         left = sum(len(work) for work in todo.values())
     return SelectSummary(store.written, len(samples) * len(plans) * len(frame_counts) - left, store.errors, tuple(store.examples))
 

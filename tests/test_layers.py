@@ -8,8 +8,8 @@ import pytest
 import bench
 
 PACKAGE = Path(bench.__file__).parent
-LOWER = ("records", "registry", "cache", "video", "frame_cache", "chat", "sampling", "options", "datafiles", "timing", "progress", "loading", "inflight", "locks")
-UPPER = ("selectors", "backbones", "benchmarks", "runner", "score_cache", "analysis", "commands", "cli")
+LOWER = ("records", "registry", "cache", "video", "frame_cache", "chat", "sampling", "options", "datafiles", "timing", "progress", "loading", "inflight", "locks", "decoding")
+UPPER = ("selectors", "backbones", "benchmarks", "runner", "grid", "ray_grid", "score_cache", "analysis", "commands", "cli")
 
 
 def imported(path: Path) -> set[str]:

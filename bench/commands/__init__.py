@@ -8,6 +8,7 @@ modules inside their functions, so `bench --help` stays instant.
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -67,14 +68,37 @@ def shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 
 
 class RichReporter:
-    """One rich progress bar per phase (decode, each selector, each backbone), on stderr."""
+    """One rich progress bar per phase (decode, each selector, each backbone), on stderr.
+
+    Phases may run at once (decode workers beside the models): they share one live display,
+    which stays up while any phase is open.
+    """
+
+    def __init__(self) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=err)
+        self.open = 0
+        self.lock = threading.Lock()
 
     @contextmanager
     def phase(self, description: str, total: int) -> Iterator[Callable[[], None]]:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, disable=total == 0) as progress:
-            task = progress.add_task(description, total=total)
-            yield lambda: progress.advance(task)
+        if total == 0:
+            yield lambda: None
+            return
+        with self.lock:
+            if self.open == 0:
+                self.progress.start()
+            self.open += 1
+            task = self.progress.add_task(description, total=total)
+        try:
+            yield lambda: self.progress.advance(task)
+        finally:
+            with self.lock:
+                self.open -= 1
+                if self.open == 0:
+                    self.progress.stop()
+                    for each in list(self.progress.task_ids):
+                        self.progress.remove_task(each)
 
 
 # Options several commands take, defined once so they are spelled and explained the same everywhere.
@@ -90,6 +114,10 @@ FRAME_SIZE = click.option("--frame-size", type=click.IntRange(min=1), default=33
 SEEK = click.option("--seek", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True, help="keyframe snaps each candidate to its preceding keyframe: far less decoding, up to a GOP off.")
 DECODER = click.option("--decoder", type=click.Choice(["pyav", "decord"]), default="pyav", show_default=True, help="decord falls back to PyAV where it cannot open a file or miscounts its frames.")
 CACHE_FORMAT = click.option("--cache-format", default="raw", show_default=True, callback=cache_format, help="How the frame cache stores candidates: raw (exact; 77 MB per video at N=128, 336x597) or jpeg[:quality=Q] (Q 1-100, default 95; about 8x smaller, and every run sees the frames as decoded from the JPEGs). Part of the candidates' identity: rows record it, and a non-default one gets cell files of its own.")
+WORKERS = click.option("--workers", type=click.IntRange(min=0), default=None, help="Processes decoding candidates while the models run (one decode thread each when more than 1); 0 decodes everything first, in this process [default: the cores, at most 8].")
+EXECUTOR = click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="ray runs the grid on a Ray cluster: decode tasks on CPUs, one actor per selector and backbone model, rows streamed back to this process, the only writer of the CSVs. Every node must see --cache-dir at the same path (a shared filesystem) and have framebench installed.")
+RAY_ADDRESS = click.option("--ray-address", default=None, help="With --executor ray: the cluster to join, e.g. auto (the one `ray start` began on this machine) or ray://HOST:10001 [default: start a local Ray instance on this machine].")
+GPUS_PER_MODEL = click.option("--gpus-per-model", type=click.FloatRange(min=0), default=None, help="With --executor ray: GPUs each model's actor holds, e.g. 0.5 to put two on one GPU, 2 for a model split over two [default: 1 where the cluster has GPUs, else 0].")
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
 LAYOUT = click.option("--layout", type=click.Choice(["auto", "wide", "long"]), default="auto", show_default=True, help="wide: a column per (selector, k); long: a line per cell, numbers in columns of their own; auto: long when wide does not fit the terminal.")
 
@@ -104,7 +132,7 @@ def options(*decorators: Callable) -> Callable:
     return apply
 
 
-grid_options = options(CANDIDATES, SEED, RESULTS_DIR, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, CACHE_FORMAT, VERBOSE)  # run and demo
+grid_options = options(CANDIDATES, SEED, RESULTS_DIR, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, CACHE_FORMAT, WORKERS, VERBOSE)  # run and demo
 
 
 def setup_logging(verbose: bool) -> None:
@@ -117,9 +145,13 @@ def run_grid(**kwargs):
     from bench.datafiles import DataError
     from bench.registry import RegistryError
     from bench.results import ResultsBusy, ResultsConflict, ResultsError
+    from bench.grid import default_workers
     from bench.runner import RunConfig, run
 
     kwargs["cache_dir"] = kwargs["cache_dir"] or default_root()
+    kwargs["workers"] = default_workers() if kwargs["workers"] is None else kwargs["workers"]
+    if kwargs.get("executor", "local") == "local" and (kwargs.get("ray_address") or kwargs.get("gpus_per_model") is not None):
+        raise click.UsageError("--ray-address and --gpus-per-model go with --executor ray: add --executor ray, or leave them out")
     too_many = [k for k in kwargs["frames"] if k > kwargs["candidates"]]
     if too_many:
         raise click.BadParameter(f"k={too_many[0]} is more than --candidates {kwargs['candidates']}: pick at most N frames, or raise --candidates", param_hint="--frames")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, options, setup_logging, words
+from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, RichReporter, err, options, setup_logging, words
 
 
 @click.command("labels")
@@ -16,8 +16,8 @@ from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVIC
 @click.option("--spatial", default=None, help="Selector spec giving the spatial signal, e.g. spatial or spatial:scorer=probe.")
 @click.option("--temporal", default=None, help="Selector spec giving the temporal signal, e.g. temporal:captioner=probe.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Labels file: .jsonl or .parquet.")
-@options(CANDIDATES, LIMIT, DATA_ROOT, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, CACHE_FORMAT, VERBOSE)
-def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, cache_format, verbose) -> None:
+@options(CANDIDATES, LIMIT, DATA_ROOT, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, CACHE_FORMAT, WORKERS, VERBOSE)
+def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_root, seed, cache_dir, device, frame_size, seek, cache_format, workers, verbose) -> None:
     """Write pseudo labels (spatial, temporal and their mean per candidate) for training the selector.
 
     Resumable: samples already in --out are skipped. Exits 1 if any sample could not be labelled.
@@ -28,6 +28,7 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
     """
     from bench.cache import default_root
     from bench.datafiles import DataError
+    from bench.grid import default_workers
     from bench.labels import make_labels
     from bench.records import DataOptions
     from bench.registry import RegistryError, benchmarks
@@ -44,7 +45,8 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
         datasets = (*datasets, f"jsonl:path={manifest}")
     try:
         samples = [s for d in datasets for s in benchmarks.build(d).load(options)]
-        summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter(), cache_format)
+        summary = make_labels(samples, spatial, temporal, out, cache_dir, candidates, frame_size, seek, resolve_device(device), RichReporter(), cache_format,
+                              default_workers() if workers is None else workers)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
     except DataError as exc:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bench.commands import DATA_ROOT, LIMIT, grid_options, ints, run_grid, setup_logging, shard, words
+from bench.commands import DATA_ROOT, EXECUTOR, GPUS_PER_MODEL, LIMIT, RAY_ADDRESS, grid_options, ints, run_grid, setup_logging, shard, words
 
 
 @click.command("run")
@@ -20,6 +20,9 @@ from bench.commands import DATA_ROOT, LIMIT, grid_options, ints, run_grid, setup
 @click.option("--shard", default="0/1", show_default=True, callback=shard, help="Run only samples I, I+N, ...: I/N, for N parallel jobs.")
 @click.option("--unparsed", type=click.Choice(["wrong", "random"]), default="wrong", show_default=True, help="A multiple-choice reply naming no option counts wrong, or gets a random letter seeded by the sample id (lmms-eval parity on NExT-QA, LongVideoBench and EgoSchema; lmms-eval scores Video-MME's wrong); parse_ok is false either way.")
 @click.option("--judge-model", default="gpt-4o-mini", show_default=True, help="LLM judging open-ended answers (ActivityNet-QA) at OPENAI_BASE_URL with OPENAI_API_KEY; rows record it.")
+@EXECUTOR
+@RAY_ADDRESS
+@GPUS_PER_MODEL
 @grid_options
 def command(verbose: bool, **kwargs) -> None:
     """Run the grid DATASET x SELECTOR x FRAMES x BACKBONE and append one CSV row per question.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, BadInput, RichReporter, err, ints, options, setup_logging, words
+from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, RichReporter, err, ints, options, setup_logging, words
 
 
 @click.command("select")
@@ -15,7 +15,7 @@ from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECOD
 @click.option("--selector", "selectors", default="uniform", show_default=True, callback=words, help="Comma-separated selectors, e.g. uniform,clip:pick=topk.")
 @click.option("--frames", default="8", show_default=True, callback=ints, help="Comma-separated k: frames each selector keeps.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Selections file: .jsonl (one JSON line per selection) or .parquet.")
-@options(LIMIT, DATA_ROOT, CANDIDATES, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, CACHE_FORMAT, VERBOSE)
+@options(LIMIT, DATA_ROOT, CANDIDATES, SEED, CACHE_DIR, DEVICE, FRAME_SIZE, SEEK, DECODER, CACHE_FORMAT, WORKERS, VERBOSE)
 def command(datasets, selectors, frames, out, verbose, **kwargs) -> None:
     """Write the frames each selector keeps, one JSON line per (sample, selector, k), for another harness to read.
 
@@ -29,6 +29,7 @@ def command(datasets, selectors, frames, out, verbose, **kwargs) -> None:
       bench select --dataset needle --selector uniform,clip --frames 8 --out selections.jsonl
     """
     from bench.datafiles import DataError
+    from bench.grid import default_workers
     from bench.registry import RegistryError
     from bench.selections import SelectionsError, select_dataset
 
@@ -38,6 +39,7 @@ def command(datasets, selectors, frames, out, verbose, **kwargs) -> None:
     too_many = [k for k in frames if k > kwargs["candidates"]]
     if too_many:
         raise click.BadParameter(f"k={too_many[0]} is more than --candidates {kwargs['candidates']}: pick at most N frames, or raise --candidates", param_hint="--frames")
+    kwargs["workers"] = default_workers() if kwargs["workers"] is None else kwargs["workers"]
     try:
         summary = select_dataset(datasets, selectors, frames, out, reporter=RichReporter(), **kwargs)
     except RegistryError as exc:
