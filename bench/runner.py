@@ -3,14 +3,16 @@
 1. decode: the candidates of every sample that still has a row to write go into the frame
    cache, in `workers` processes (`bench.decoding`);
 2. score: for each selector, load it once, score every sample not yet scored, cache, release;
-3. answer: for each backbone, load it once, then for each (selector, sample, k) not yet
+3. answer: for each backbone, load it once, then for each (sample, selector, k) not yet
    answered: pick, answer, score, append the row; release.
 
 With workers, the phases overlap: scoring runs in a thread of its own and takes each sample
-as soon as its video is decoded, and answering takes each (selector, sample) as soon as it is
-scored, so model time hides decode time; at most one selector and one backbone are loaded at
-once. With `workers` 0 each phase ends before the next starts. Rows are written in the same
-order either way (per cell file, the samples' order), from this thread only.
+as soon as its video is decoded, with every selector (selectors are loaded together, while
+backbones still load one at a time), and answering takes each sample as soon as it is scored,
+so model time hides decode time. With `workers` 0 each phase ends before the next starts and
+one model is loaded at a time: the choice when several selectors are large models (a VLM
+judging frames). Rows are written in the same order either way (per cell file, the samples'
+order), from this thread only.
 
 Rows are the unit of progress and resume: a rerun skips rows already written and recomputes
 nothing that is cached. A sample that fails at any stage becomes an error row and the run
@@ -36,9 +38,9 @@ from bench.grid import Cell, Counts, Dataset, Grid, RunConfig, answer_row, base_
 from bench.inflight import in_flight
 from bench.loading import Lazy
 from bench.progress import Reporter
-from bench.records import Row
+from bench.records import Candidates, Row, Sample
 from bench.results import CellWriter
-from bench.score_cache import score_all, score_store
+from bench.score_cache import score_all, score_store, score_together
 from bench.timing import resolve_device
 
 __all__ = ["RunConfig", "RunSummary", "run"]
@@ -96,11 +98,19 @@ def _grid(cfg: RunConfig, grid: Grid, datasets: list[Dataset], writers: dict[Pat
         ahead.start([((d.spec, s.sample_id), s.videos) for d, s in todo], about=" ".join)
 
         def score_phase() -> None:
-            for scorer, selector in grid.selectors.items():
-                need = [s for d, s in todo if any(c.scorer == scorer for c in d.pending[s.sample_id])]
-                _, fresh = score_all(selector, scorer, need, lambda s: ahead.candidates(s.videos), scores, device, reporter,
-                                     done=lambda s, error: scored.set((scorer, s.dataset, s.sample_id), error))
-                stats.scored += fresh
+            def done(scorer: str, sample: Sample, error: str) -> None:
+                scored.set((scorer, sample.dataset, sample.sample_id), error)
+
+            def candidates(sample: Sample) -> Candidates | None:
+                return ahead.candidates(sample.videos)
+
+            if cfg.workers == 0:
+                for scorer, selector in grid.selectors.items():
+                    need = [s for d, s in todo if any(c.scorer == scorer for c in d.pending[s.sample_id])]
+                    stats.scored += score_all(selector, scorer, need, candidates, scores, device, reporter, done=partial(done, scorer))[1]
+            else:
+                work = [(s, tuple(dict.fromkeys(c.scorer for c in d.pending[s.sample_id]))) for d, s in todo]
+                stats.scored += score_together(grid.selectors, work, candidates, scores, device, reporter, done)
 
         with _alongside(score_phase, scored, background=cfg.workers > 0):
             for backbone_spec, backbone in grid.backbones.items():
@@ -110,26 +120,22 @@ def _grid(cfg: RunConfig, grid: Grid, datasets: list[Dataset], writers: dict[Pat
 
 
 def _answer_phase(cfg, grid: Grid, todo, backbone_spec: str, backbone, ahead: DecodeAhead, scored: "_Ready", scores, writers, stats: Counts, device: str, run_id: str, reporter: Reporter) -> None:
-    """Every row of one backbone, selector by selector so that it follows the scoring; a server backbone keeps `concurrency` requests in flight."""
+    """Every row of one backbone, sample by sample as each is scored; a server backbone keeps `concurrency` requests in flight."""
     work = [(d, s, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec]) for d, s in todo]
     work = [(d, s, cells) for d, s, cells in work if cells]
     with Lazy(backbone, device) as model, reporter.phase(f"answer {backbone_spec}", sum(len(c) for _, _, c in work)) as advance:
 
         def jobs() -> Iterator[tuple[Cell, Callable[[], Row]]]:
-            for scorer in grid.selectors:
-                for d, sample, cells in work:
-                    mine = [c for c in cells if c.scorer == scorer]
-                    if not mine:
-                        continue
-                    score_error = scored.get((scorer, sample.dataset, sample.sample_id))
-                    video_error = ahead.error(sample.videos)
-                    cands = None if video_error else ahead.candidates(sample.videos)
-                    for cell in mine:
-                        error = video_error or score_error or model.ready()
-                        if error:
-                            yield cell, partial(base_row, cell, sample, cfg, device, run_id, error)
-                        else:
-                            yield cell, partial(answer_row, cell, sample, cands, d.benchmark, backbone, grid.selectors[scorer], scores, cfg, device, run_id)
+            for d, sample, cells in work:
+                score_errors = {c.scorer: scored.get((c.scorer, sample.dataset, sample.sample_id)) for c in cells}
+                video_error = ahead.error(sample.videos)
+                cands = None if video_error else ahead.candidates(sample.videos)
+                for cell in cells:
+                    error = video_error or score_errors[cell.scorer] or model.ready()
+                    if error:
+                        yield cell, partial(base_row, cell, sample, cfg, device, run_id, error)
+                    else:
+                        yield cell, partial(answer_row, cell, sample, cands, d.benchmark, backbone, grid.selectors[cell.scorer], scores, cfg, device, run_id)
 
         for cell, row in in_flight(jobs(), getattr(backbone, "concurrency", 1)):
             writers[cell.path].append(row)

@@ -15,6 +15,7 @@ from the ground truth at no model cost.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -86,6 +87,36 @@ def score_all(
             done(sample, error)
             advance()
     return errors, fresh
+
+
+def score_together(
+    selectors: dict[str, object],
+    work: Iterable[tuple[Sample, tuple[str, ...]]],
+    candidates: Callable[[Sample], Candidates | None],
+    store: ArrayStore,
+    device: str,
+    reporter: Reporter,
+    done: Callable[[str, Sample, str], None],
+) -> int:
+    """Score sample by sample, each with the selectors (scorer spec -> selector) it names, all loaded at once.
+
+    What `score_all` does for one selector, in the order samples come (as their videos are
+    decoded), so answering can follow close behind; each selector loads when first needed and
+    all are released at the end. `done(scorer, sample, error)` follows each score. Returns
+    how many were scored now.
+    """
+    work = list(work)
+    fresh = 0
+    with ExitStack() as stack, reporter.phase("score " + ", ".join(selectors), sum(len(names) for _, names in work)) as advance:
+        models = {scorer: stack.enter_context(Lazy(selector, device)) for scorer, selector in selectors.items()}
+        for sample, scorers in work:
+            cands = candidates(sample)
+            for scorer in scorers:
+                error, now = ("", False) if cands is None else score_missing(models[scorer], scorer, cands, sample, store, device)
+                fresh += now
+                done(scorer, sample, error)
+                advance()
+    return fresh
 
 
 def score_missing(model: Lazy, scorer: str, cands: Candidates, sample: Sample, store: ArrayStore, device: str) -> tuple[str, bool]:
