@@ -64,7 +64,7 @@ class Candidates:
     key: str  # content key of (video bytes, N, size, seek, cache format); also the cache key
     meta: VideoMeta
     seek: str  # "exact" or "keyframe"
-    decoder: str  # "pyav" or "decord"
+    decoder: str  # "pyav", "decord" or "torchcodec": the one actually used
     decode_s: float  # seconds the decode took when these frames were decoded
     cached: bool  # loaded from the frame cache, nothing decoded
 

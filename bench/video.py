@@ -25,6 +25,23 @@ How decoding works, and why (numbers in benchmarks/README.md):
   them mis-shaped, e.g. 4 channels for a 96x48 clip turned 90 degrees, or fails when asked to
   resize). PyAV is the default: it was faster on both GOPs measured, has wheels everywhere
   and needs no guard against hangs.
+- `decoder="torchcodec"` asks torchcodec (PyTorch's decoder, on the CPU, `threads` FFmpeg
+  threads) for the frames played at each target's time: halfway through the frame's display
+  time, so float rounding cannot land on a neighbour, with the returned pts checked against
+  the targets. It turns frames by the display matrix itself, so its frames are not turned
+  again, and resizes with its own `Resize` transform. Its pixels are not ours (torchcodec
+  0.17 on PyAV 18's FFmpeg 8, the test clips of tests/videos.py, max abs difference in 0-255):
+  unscaled, identical on the even-sized H.264 and HEVC clips, so the colour conversion agrees,
+  but up to 58 apart (mean 0.33) on the odd-sized VP9 and MPEG-4 ones; resized, 0.1-1.4 apart
+  on average and up to ~120 at hard edges, because it scales in a bilinear, antialiased pass
+  of its own (an FFmpeg filter graph where the width is not a multiple of 32) where PyAV
+  scales and converts in one libswscale call. The decoder is part of a cell's identity for
+  that reason. Where torchcodec is missing, cannot load FFmpeg's shared libraries (it needs a
+  system FFmpeg 4-9; the PyAV wheel's own copy is not on the loader's path), fails on the file
+  (a file name that is not UTF-8, for one) or returns other frames or another size (it turns
+  a 45-degree matrix a quarter, we none), it is one warning line and PyAV. It was about 2x slower
+  than the exact path on both GOPs measured (benchmarks/README.md); it stays for its GPU
+  route (NVDEC, `device="cuda"`), which this module does not use and which is untested here.
 """
 
 from __future__ import annotations
@@ -43,7 +60,7 @@ from bench.sampling import segment_centres
 log = logging.getLogger(__name__)
 
 SEEK_MODES = ("exact", "keyframe")
-DECODERS = ("pyav", "decord")
+DECODERS = ("pyav", "decord", "torchcodec")
 FORMAT = 2  # part of every frames key; bump when decoding changes what an entry holds (2: rotation applied)
 # decoders that honour skip_frame packet by packet; libdav1d (AV1), for one, keeps it for the
 # decoder's life, so toggling it there loses frames
@@ -69,6 +86,7 @@ class _Index:
     time_base: float
     start_pts: int
     turns: int  # quarter turns counter-clockwise that show a decoded frame as displayed
+    stream: int  # the video stream's index among all the container's streams
 
 
 def open_video(path: Path):
@@ -111,6 +129,7 @@ def _index(path: Path) -> _Index:
         rate = float(stream.average_rate or stream.guessed_rate or 0)
         width, height = stream.codec_context.width, stream.codec_context.height
         turns = 0 if first_keyframe is None else _display_turns(path, stream, first_keyframe)
+        stream_index = stream.index
     if turns % 2:
         width, height = height, width
     if not pts:
@@ -124,7 +143,7 @@ def _index(path: Path) -> _Index:
     frame_s = 1.0 / rate if rate else 0.0
     duration = (pts_arr[-1] - start) * time_base + frame_s
     meta = VideoMeta(path, float(duration), rate or len(pts) / duration, len(pts), width, height)
-    return _Index(meta, pts_arr, np.sort(np.array(keyframes, dtype=np.int64)), time_base, start, turns)
+    return _Index(meta, pts_arr, np.sort(np.array(keyframes, dtype=np.int64)), time_base, start, turns, stream_index)
 
 
 def _display_turns(path: Path, stream, keyframe) -> int:
@@ -278,6 +297,47 @@ def _decode_decord(path: Path, index: _Index, positions: np.ndarray, width: int,
         return None
 
 
+def _played_at(index: _Index, targets: np.ndarray) -> np.ndarray:
+    """Seconds halfway through each target frame's display time, on the stream's own clock."""
+    frame_pts = max(1, round(1 / (index.meta.fps * index.time_base)))
+    ends = np.append(index.pts[1:], index.pts[-1] + frame_pts)  # the last frame shows for one frame time
+    return (targets + ends[np.searchsorted(index.pts, targets)]) / 2 * index.time_base
+
+
+def _decode_torchcodec(path: Path, index: _Index, targets: np.ndarray, width: int, height: int, threads: int) -> np.ndarray | None:
+    """torchcodec's frames played at the target pts, displayed and resized, or None (after one warning line) where it cannot."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+    except ImportError:
+        log.warning("torchcodec is not installed; decoding %s with PyAV", path)
+        return None
+    wanted, back = np.unique(targets, return_inverse=True)  # keyframe targets repeat; decode each once
+    # torchcodec sizes and turns frames as displayed, so (height, width) here is the displayed size
+    resize = [] if (width, height) == (index.meta.width, index.meta.height) else [Resize((height, width))]
+    try:
+        reader = VideoDecoder(str(path), stream_index=index.stream, dimension_order="NHWC", num_ffmpeg_threads=threads, device="cpu",
+                              seek_mode="exact", transforms=resize)
+        batch = reader.get_frames_played_at(seconds=_played_at(index, wanted).tolist())
+    except Exception as exc:  # torchcodec raises RuntimeError, ValueError and more, opening or decoding
+        message = str(exc).strip()
+        if message.startswith("Could not load libtorchcodec"):
+            log.warning("torchcodec cannot load FFmpeg's shared libraries (it needs FFmpeg 4-9 installed); decoding %s with PyAV", path)
+        else:
+            log.warning("torchcodec failed on %s (%s); decoding with PyAV", path, message.splitlines()[0] if message else type(exc).__name__)
+        return None
+    got = np.round(batch.pts_seconds.numpy() / index.time_base).astype(np.int64)
+    if not np.array_equal(got, wanted):
+        first = int(np.flatnonzero(got != wanted)[0])
+        log.warning("torchcodec returned the frame at pts %d of %s for pts %d; decoding with PyAV", got[first], path, wanted[first])
+        return None
+    frames = batch.data.numpy()
+    if frames.shape[1:] != (height, width, 3):  # it turned them otherwise
+        log.warning("torchcodec gave %dx%d frames of %s where %dx%d are displayed; decoding with PyAV", frames.shape[2], frames.shape[1], path, width, height)
+        return None
+    return frames[back]
+
+
 def decode(path: Path, n: int, size: int, seek: str = "exact", decoder: str = "pyav", threads: int | None = None) -> tuple[np.ndarray, np.ndarray, VideoMeta, str]:
     """Decode N candidates: (frames uint8 (N,H,W,3), times float64 (N,), meta, decoder used)."""
     if seek not in SEEK_MODES:
@@ -292,15 +352,22 @@ def decode(path: Path, n: int, size: int, seek: str = "exact", decoder: str = "p
         targets = index.keyframes[np.searchsorted(index.keyframes, targets, side="right") - 1]
         positions = np.searchsorted(index.pts, targets)
     width, height = output_size(meta.width, meta.height, size)
-    if index.turns % 2:  # decoders see the stored (sensor) orientation
+    threads = threads or min(2, os.cpu_count() or 1)
+    if decoder == "torchcodec":
+        frames = _decode_torchcodec(path, index, targets, width, height, threads)
+        if frames is not None:
+            return frames, _seconds(index, targets), meta, "torchcodec"
+    if index.turns % 2:  # the other decoders see the stored (sensor) orientation
         width, height = height, width
-    frames = None
-    if decoder == "decord":
-        frames = _decode_decord(path, index, positions, width, height)
+    frames = _decode_decord(path, index, positions, width, height) if decoder == "decord" else None
     used = "decord" if frames is not None else "pyav"
     if frames is None:
-        frames = _decode_pyav(path, index, targets, width, height, threads or min(2, os.cpu_count() or 1))
+        frames = _decode_pyav(path, index, targets, width, height, threads)
     if index.turns:
         frames = np.ascontiguousarray(np.rot90(frames, index.turns, axes=(1, 2)))
-    times = (targets - index.start_pts) * index.time_base
-    return frames, times.astype(np.float64), meta, used
+    return frames, _seconds(index, targets), meta, used
+
+
+def _seconds(index: _Index, targets: np.ndarray) -> np.ndarray:
+    """float64 seconds of target pts from the stream's first frame."""
+    return ((targets - index.start_pts) * index.time_base).astype(np.float64)

@@ -1,16 +1,26 @@
-"""Candidate decoding speed: framebench's path against decord and PyAV with a keyframe index.
+"""Candidate decoding speed: framebench's path against decord, PyAV with a keyframe index and torchcodec.
 
 Decodes N=128 candidates at short side 224 from two generated 4-minute 640x360 30 fps H.264
 videos (GOP 250 and GOP 30, B-frames on, per-frame noise so no two frames match) and prints
-the median wall time of several runs; every run opens the file afresh. Rows:
+the median wall time of several runs, taken round robin over the methods so that load from
+other jobs falls on each alike; every run opens the file afresh. Rows:
 
-- framebench exact / keyframe: `bench.video.decode`, what a cache miss costs;
+- framebench exact / keyframe: `bench.video.decode`, what a cache miss costs; and with
+  `--decoder torchcodec` (our demux pass, then torchcodec asked for the exact targets);
 - framebench cache hit, first in a process: `FrameCache.candidates` on a warm entry through a
   new `FrameCache`, so the entry's checksums are verified, all N frames copied out; then the
   same through a cache that verified them before; and how many times faster than the exact
   decode the first kind of hit is (it must stay above 50);
 - decord get_batch: `VideoReader(width, height, num_threads=0).get_batch(indices)`;
-- PyAV keyframe index: one thread, seek only when the next target lies in a later GOP.
+- PyAV keyframe index: one thread, seek only when the next target lies in a later GOP;
+- torchcodec get_frames_played_at: one `VideoDecoder` on the CPU (`seek_mode="exact"`: its
+  own scan for the frame count and keyframes), resized by its own `Resize` transform, with
+  `num_ffmpeg_threads=2` as our exact path decodes in two threads, asked for the middle of
+  each candidate's display interval (the files have a constant frame rate). torchcodec needs
+  FFmpeg 4-9's shared libraries where the loader finds them; without them its row says why
+  it was not measured. PyAV's wheel carries FFmpeg 8's, under other names (see README.md).
+
+Then how many times faster than each peer the exact path was, in this run.
 
 Then the throughput of the hashes the cache could key videos and check entries with, over a
 file of `--hash-gb` GB (the GOP 30 video repeated, deleted afterwards), page cache warm: each
@@ -24,7 +34,7 @@ pixel, its PSNR against the raw frames and the time of a miss (decode and store)
 GOP 250 file the exact decode against a first hit of each format, which must stay at least
 10x faster.
 
-    python benchmarks/decode.py [--runs 5] [--workdir /tmp/framebench-decode] [--hash-gb 1] [--only formats]
+    python benchmarks/decode.py [--runs 5] [--workdir /tmp/framebench-decode] [--hash-gb 1] [--only decode|formats]
 """
 
 from __future__ import annotations
@@ -203,6 +213,26 @@ def pyav_keyframe_index(path: Path) -> np.ndarray:
     return np.stack(out)
 
 
+def framebench_torchcodec(path: Path) -> np.ndarray:
+    """`bench.video.decode(decoder="torchcodec")`, refusing to time the PyAV path it falls back to."""
+    frames, _, _, used = decode(path, N, SIZE, "exact", "torchcodec")
+    if used != "torchcodec":
+        raise RuntimeError("bench.video fell back to PyAV; its warning says why")
+    return frames
+
+
+def torchcodec_played_at(path: Path) -> np.ndarray:
+    """torchcodec on the CPU, as a user would call it: its own frame count, its own resize, two FFmpeg threads."""
+    from torchcodec.decoders import VideoDecoder
+    from torchcodec.transforms import Resize
+
+    width, height = output_size(WIDTH, HEIGHT, SIZE)
+    reader = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=2, device="cpu", seek_mode="exact", transforms=[Resize((height, width))])
+    meta = reader.metadata
+    seconds = meta.begin_stream_seconds + (segment_centres(meta.num_frames, N) + 0.5) / meta.average_fps
+    return reader.get_frames_played_at(seconds=seconds.tolist()).data.numpy()
+
+
 def read_hash(path: Path, new) -> None:
     """Hash a file as `bench.cache.file_key` reads a video: read() into one 8 MiB buffer."""
     h, buffer = new(), bytearray(READ_CHUNK)
@@ -248,7 +278,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "framebench-decode")
     parser.add_argument("--hash-gb", type=float, default=1.0, help="size of the file the hashes are timed on")
-    parser.add_argument("--only", choices=["formats"], default=None, help="run only the cache formats part")
+    parser.add_argument("--only", choices=["decode", "formats"], default=None, help="run only the decoders table (with cache hits) or the cache formats part")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(2) as pool:  # two encodes at once: about a minute each on 2 cores
@@ -260,25 +290,36 @@ def main() -> None:
     methods = {
         "framebench exact (cache miss)": lambda p: decode(p, N, SIZE, "exact"),
         "framebench --seek keyframe": lambda p: decode(p, N, SIZE, "keyframe"),
+        "framebench --decoder torchcodec": framebench_torchcodec,
         "decord get_batch": decord_get_batch,
         "PyAV keyframe index, 1 thread": pyav_keyframe_index,
+        "torchcodec get_frames_played_at, 2 threads": torchcodec_played_at,
     }
     reference = {gop: pyav_keyframe_index(path) for gop, path in videos.items()}
-    rows, exact = [], []
+    missing = {}
     for name, fn in methods.items():
-        cells = []
         for gop, path in videos.items():
-            fn(path)  # warm-up: library load, page cache
-            median, times = median_seconds(lambda: fn(path), args.runs)
-            cells.append(f"{median:.2f}")
-            if name.startswith("framebench exact"):
-                exact.append(median)
+            try:
+                frames = fn(path)  # warm-up: library load, page cache
+            except (ImportError, RuntimeError) as exc:  # a peer not installed, or torchcodec without FFmpeg's libraries
+                reason = str(exc).strip().splitlines()[0]
+                missing[name] = "no FFmpeg 4-9 shared libraries found; see README.md" if reason.startswith("Could not load libtorchcodec") else reason
+                break
             if "seek keyframe" not in name:  # exact methods must return the reference's frames
-                frames = fn(path)
                 frames = frames[0] if isinstance(frames, tuple) else frames
-                # decord scales with another filter, so its pixels differ slightly
+                # decord and torchcodec scale with other filters, so their pixels differ slightly
                 assert np.abs(frames.astype(int) - reference[gop]).mean() < 2, f"{name} returned other frames"
-        rows.append((name, *cells))
+    timed = {name: fn for name, fn in methods.items() if name not in missing}
+    times = {(name, gop): [] for name in timed for gop in videos}
+    for _ in range(args.runs):  # round robin, so that load from other jobs falls on every method alike
+        for name, fn in timed.items():
+            for gop, path in videos.items():
+                start = time.perf_counter()
+                fn(path)
+                times[name, gop].append(time.perf_counter() - start)
+    medians = {key: statistics.median(spans) for key, spans in times.items()}
+    rows = [(name, *(f"{medians[name, gop]:.2f}" if name in timed else "n/a" for gop in videos)) for name in methods]
+    exact = [medians["framebench exact (cache miss)", gop] for gop in videos]
     cache_dir = args.workdir / "cache"
     first, again = [], []
     for path in videos.values():
@@ -296,6 +337,14 @@ def main() -> None:
     print(f"{'method':42s} {'GOP 250':>8s} {'GOP 30':>8s}")
     for name, a, b in rows:
         print(f"{name:42s} {a:>8s} {b:>8s}")
+    for name, reason in missing.items():
+        print(f"{name}: not measured ({reason})")
+    print("\nframebench exact is this many times faster than each peer, in this run")
+    for name in methods:
+        if name in timed and name != "framebench exact (cache miss)" and "seek keyframe" not in name:
+            print(f"{name:42s} " + " ".join(f"{medians[name, gop] / e:7.2f}x" for gop, e in zip(videos, exact)))
+    if args.only == "decode":
+        return
     speeds = hash_throughput(videos[30], args.hash_gb, args.runs)
     print(f"\nhash throughput over a {args.hash_gb:g} GB file, page cache warm; median of {args.runs} runs")
     for name, speed in speeds.items():
