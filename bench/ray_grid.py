@@ -47,6 +47,10 @@ RETRIES = 3  # times a task, or an actor's call, is retried when its worker dies
 ENV_PREFIXES = ("HF_", "TRANSFORMERS_", "FRAMEBENCH_", "OPENAI_", "CUDA_VISIBLE_DEVICES")  # what workers need of the driver's environment
 
 
+AUTH_HINT = ("a cluster with token authentication (Ray 2.59+) needs RAY_AUTH_MODE=token and its token (`ray get-auth-token`, "
+             "or RAY_AUTH_TOKEN) here too; with no cluster, start one with `ray start --head`, or leave --ray-address out to start a local instance")
+
+
 class ClusterError(DataError):
     """Ray is not installed, the cluster cannot be reached, or a node cannot see the cache dir: the message says what to do."""
 
@@ -59,18 +63,31 @@ def run_on_ray(cfg: RunConfig, grid: Grid, datasets: list[Dataset], writers: dic
         raise ClusterError("--executor ray needs Ray: pip install 'framebench[ray]' (or pip install ray)") from None
     started = not ray.is_initialized()
     if started:
+        _reachable(cfg.ray_address)
         env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
         try:
-            ray.init(address=cfg.ray_address, include_dashboard=False, runtime_env={"env_vars": env} if env else None, logging_level=logging.WARNING)
+            # "local": a new instance, never a cluster `ray start` happens to have left on this machine
+            ray.init(address=cfg.ray_address or "local", include_dashboard=False, runtime_env={"env_vars": env} if env else None,
+                     logging_level=logging.WARNING)
         except ConnectionError as exc:
-            raise ClusterError(f"cannot reach the Ray cluster at --ray-address {cfg.ray_address}: {exc}; start one with `ray start --head`, "
-                               "or leave --ray-address out to start a local instance") from None
+            raise ClusterError(f"cannot join the Ray cluster at --ray-address {cfg.ray_address}: {exc}; {AUTH_HINT}") from None
     try:
         check_cache_visible(Path(cfg.cache_dir))
         return _Driver(cfg, grid, datasets, writers, run_id, reporter).run()
     finally:
         if started:
             ray.shutdown()
+
+
+def _reachable(address: str | None) -> None:
+    """Fail at once for a HOST:PORT nobody listens on, which Ray itself retries for about 14 minutes."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return  # none, "auto" or a ray:// client address: Ray finds out
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ClusterError(f"nothing answers at --ray-address {address} ({exc.strerror or exc}); {AUTH_HINT}") from None
 
 
 def check_cache_visible(cache_dir: Path) -> None:
@@ -179,7 +196,8 @@ class _Driver:
                 decoded[sample.videos] = decode.remote(self.how, sample.videos)
         plugins = loaded_files()
         scorer_class, answerer_class = _remote(_Scorer, **actor), _remote(_Answerer, **actor)
-        scorers = {scorer: scorer_class.remote(scorer, self.grid.given[scorer], self.cfg, plugins, self.how) for scorer in self.grid.selectors}
+        needed = {c.scorer for d, s in self.todo for c in d.pending[s.sample_id]}  # on a rerun, only what is left starts an actor
+        scorers = {scorer: scorer_class.remote(scorer, self.grid.given[scorer], self.cfg, plugins, self.how) for scorer in self.grid.selectors if scorer in needed}
         scored = {
             (scorer, d.spec, s.sample_id): actor_.score.remote(s, decoded[s.videos])
             for scorer, actor_ in scorers.items() for d, s in self.todo if any(c.scorer == scorer for c in d.pending[s.sample_id])
@@ -191,15 +209,16 @@ class _Driver:
                 ray.kill(each)
         selectors = {scorer: self.grid.given[scorer] for scorer in self.grid.selectors}
         calls = {}
-        for backbone_spec in self.grid.backbones:
-            concurrency = getattr(self.grid.backbones[backbone_spec], "concurrency", 1)
-            answerer = answerer_class.options(max_concurrency=concurrency).remote(
+        for backbone_spec, backbone in self.grid.backbones.items():
+            work = [(d, s, scorer, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec and c.scorer == scorer])
+                    for d, s in self.todo for scorer in self.grid.selectors]
+            work = [each for each in work if each[3]]
+            if not work:
+                continue
+            answerer = answerer_class.options(max_concurrency=getattr(backbone, "concurrency", 1)).remote(
                 self.grid.given[backbone_spec], self.cfg, plugins, self.how, selectors, self.datasets, self.run_id)
-            for scorer in self.grid.selectors:
-                for d, s in self.todo:
-                    cells = [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec and c.scorer == scorer]
-                    if cells:
-                        calls[answerer.answer.remote(cells, s, decoded[s.videos], scored[scorer, d.spec, s.sample_id])] = (cells, s)
+            for d, s, scorer, cells in work:
+                calls[answerer.answer.remote(cells, s, decoded[s.videos], scored[scorer, d.spec, s.sample_id])] = (cells, s)
         self._write(calls)
         if everything_fits:
             self._count_scores(scored)

@@ -55,3 +55,17 @@ def chat_server(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """A Ray instance of this session's own (2 CPUs, no dashboard), shut down at the end; its GCS address, for `--ray-address`.
+
+    In this process `run(RunConfig(executor="ray"))` uses it as it is; a CLI subprocess joins
+    it with `--ray-address`. Never `ray stop`: that would end other people's clusters on this machine.
+    """
+    ray = pytest.importorskip("ray")
+    # "local" starts a new instance even where `ray start` left one running on this machine, which None would join
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
