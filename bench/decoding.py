@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import threading
+import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
@@ -168,7 +170,7 @@ class _pool:
         context.set_forkserver_preload(["bench.decoding"])
         self.queue = context.Queue()
         self.listener = logging.handlers.QueueListener(self.queue, _Relay())
-        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_logging, initargs=(self.queue, logging.getLogger().level))
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start, initargs=(self.queue, logging.getLogger().level, os.getpid()))
 
     def __enter__(self) -> ProcessPoolExecutor:
         self.listener.start()
@@ -194,7 +196,19 @@ class _Relay(logging.Handler):
             logger.handle(record)
 
 
-def _worker_logging(queue, level: int) -> None:
+def _worker_start(queue, level: int, run: int) -> None:
+    """A worker's log records go to `queue`; and it ends with the run's process `run`, even one killed (SIGKILL)."""
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(queue)]
     root.setLevel(level)
+    threading.Thread(target=_end_with, args=(run,), daemon=True).start()
+
+
+def _end_with(run: int) -> None:
+    # a killed run leaves its workers waiting on a queue whose pipe they hold open themselves: they would wait forever
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(run, 0)
+        except ProcessLookupError:
+            os._exit(0)
