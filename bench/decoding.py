@@ -1,7 +1,7 @@
 """Decoding candidates into the frame cache ahead of the models: in this process, or in W worker processes.
 
 With workers, every video still to decode goes to a pool of W processes at once (one decode
-thread each when W > 1, so W videos decode side by side without oversubscribing the cores),
+thread each when W > 1, FFmpeg's own slice threads off, so W videos decode side by side on W cores),
 and the models' phases ask for a sample's candidates as they reach it, waiting only for that
 video: model time hides decode time. The frame cache stays the one place decoded frames live:
 a worker writes the entry (atomically, so two workers or two runs asking for one video never

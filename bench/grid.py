@@ -60,7 +60,7 @@ class RunConfig:
     cache_format: str = "raw"  # how the frame cache stores candidates: "raw" or "jpeg:quality=Q" (bench.frame_cache)
     unparsed: str = "wrong"  # an unparsed multiple-choice reply: "wrong", or "random" (lmms-eval parity except on Video-MME, where it scores wrong)
     judge_model: str = DEFAULT_MODEL  # the LLM that judges open-ended answers
-    workers: int = 0  # decode worker processes; 0 decodes in this process before any model runs
+    workers: int = 0  # decode worker processes; 0 decodes in this process before any model runs. A script using workers needs `if __name__ == "__main__":` (they import its main module)
     executor: str = "local"  # "local", or "ray" (bench.ray_grid)
     ray_address: str | None = None  # None starts a local Ray instance; "auto" joins the running cluster
     gpus_per_model: float | None = None  # Ray: GPUs each model's actor holds; None: 1 where the cluster has GPUs, else 0

@@ -172,11 +172,13 @@ def output_size(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _decode_groups(path: Path, groups: list[np.ndarray], width: int, height: int) -> dict[int, np.ndarray]:
-    """Decode each group of target pts (sorted, within one GOP) with one seek per group."""
+def _decode_groups(path: Path, groups: list[np.ndarray], width: int, height: int, single: bool = False) -> dict[int, np.ndarray]:
+    """Decode each group of target pts (sorted, within one GOP) with one seek per group; `single`: in this thread alone."""
     out: dict[int, np.ndarray] = {}
     with open_video(path) as container:
         stream = container.streams.video[0]
+        if single:  # FFmpeg otherwise adds slice threads of its own, and W one-thread workers would want more than W cores
+            stream.codec_context.thread_count = 1
         skip = stream.codec_context.name in SKIPS_UNREFERENCED
         for group in groups:
             try:
@@ -267,7 +269,7 @@ def _decode_pyav(path: Path, index: _Index, targets: np.ndarray, width: int, hei
     runs = _split(groups, np.array(costs, dtype=np.float64), max(1, min(threads, len(groups))))
     decoded: dict[int, np.ndarray] = {}
     if len(runs) == 1:
-        decoded = _decode_groups(path, runs[0], width, height)
+        decoded = _decode_groups(path, runs[0], width, height, single=threads == 1)
     else:
         with ThreadPoolExecutor(len(runs)) as pool:
             for part in pool.map(lambda run: _decode_groups(path, run, width, height), runs):
