@@ -49,6 +49,7 @@ import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -75,6 +76,22 @@ class _Crc32:
 HASHES = {"xxh3_128 (bench.cache)": xxhash.xxh3_128, "crc32 (zlib)": _Crc32, "sha1": hashlib.sha1, "blake2b": hashlib.blake2b}
 
 
+def encode(path: Path, frames: Iterable[av.VideoFrame], fps: int, width: int, height: int, options: dict[str, str]) -> Path:
+    """`frames` as libx264 yuv420p in `path`, written under a temporary name so a killed run leaves no half file."""
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = options
+        for frame in frames:
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.rename(path)
+    return path
+
+
 def make_video(path: Path, gop: int) -> Path:
     """A moving colour gradient with per-frame noise, x264 veryfast CRF 23, fixed GOP, no scene cuts."""
     if path.exists():
@@ -82,20 +99,14 @@ def make_video(path: Path, gop: int) -> Path:
     rng = np.random.default_rng(gop)
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     base = np.stack([xx * 255 // WIDTH, yy * 255 // HEIGHT, (xx + yy) * 255 // (WIDTH + HEIGHT)], -1).astype(np.int16)
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "preset": "veryfast", "crf": "23"}
+
+    def frames() -> Iterator[av.VideoFrame]:
         for i in range(SECONDS * FPS):
             image = np.roll(base, (i * 4) % WIDTH, axis=1) + rng.integers(-10, 11, size=(HEIGHT, WIDTH, 1), dtype=np.int16)
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    tmp.rename(path)
-    return path
+            yield av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+
+    options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "preset": "veryfast", "crf": "23"}
+    return encode(path, frames(), FPS, WIDTH, HEIGHT, options)
 
 
 def make_footage(path: Path, seconds: int = 60, fps: int = 30, width: int = 1280, height: int = 720) -> Path:
@@ -114,11 +125,8 @@ def make_footage(path: Path, seconds: int = 60, fps: int = 30, width: int = 1280
     objects = [(rng.uniform(60, 200), rng.uniform(0, width), rng.uniform(horizon, height), rng.uniform(-6, 6), rng.uniform(-3, 3),
                 rng.uniform(30, 250, size=3), rng.random() < 0.5) for _ in range(6)]
     yy, xx = np.mgrid[0:height, 0:width]
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
+
+    def frames() -> Iterator[av.VideoFrame]:
         for i in range(seconds * fps):
             shift = (i * 3) % width
             image = ground[:, shift : shift + width].copy()
@@ -130,13 +138,9 @@ def make_footage(path: Path, seconds: int = 60, fps: int = 30, width: int = 1280
                 shade = 0.75 + 0.25 * (yy[inside] - y) / size  # lit from below: a gradient across each object
                 image[inside] = colour * shade[:, None]
             image += rng.normal(0, 2, size=(height, width, 1))
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    tmp.rename(path)
-    return path
+            yield av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+
+    return encode(path, frames(), fps, width, height, {"preset": "veryfast", "crf": "23"})
 
 
 FORMATS = ("raw", "jpeg:quality=50", "jpeg:quality=75", "jpeg:quality=90", "jpeg:quality=95", "jpeg:quality=100")

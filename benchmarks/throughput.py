@@ -57,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,7 +75,7 @@ from bench.registry import RegistryError, selectors
 from bench.runner import RunConfig, run
 from bench.selectors import plan
 from bench.video import decode
-from benchmarks.decode import make_video
+from benchmarks.decode import encode, make_video
 
 N, SIZE, COUNT, GOP = 128, 224, 16, 30
 SELECTORS = "uniform,spatial:scorer=probe,spatial:scorer=probe:pick=topk"  # no downloads; the two spatial ones share one scoring
@@ -121,21 +121,15 @@ def make_long_video(path: Path) -> Path:
     luma = (40 + xx * 120 // width + yy * 50 // height).astype(np.uint8)
     cb, cr = (np.broadcast_to(np.linspace(lo, hi, width // 2, dtype=np.uint8), (height // 2, width // 2)) for lo, hi in ((100, 160), (150, 110)))
     noise = rng.integers(0, 9, size=(7, height, width), dtype=np.uint8)  # drawn once: fresh noise per frame would cost more than encoding
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=LONG_FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(LONG_GOP), "keyint_min": str(LONG_GOP), "sc_threshold": "0", "preset": "ultrafast",
-                          "x264-params": "bframes=3:cabac=1", "crf": "23"}
+
+    def frames() -> Iterator[av.VideoFrame]:
         for i in range(LONG_SECONDS * LONG_FPS):
             shift = (i * 4) % width
             planes = [np.roll(luma, shift, axis=1) + noise[i % 7]] + [np.roll(c, shift // 2, axis=1).reshape(height // 4, width) for c in (cb, cr)]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.concatenate(planes), format="yuv420p")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    tmp.rename(path)
-    return path
+            yield av.VideoFrame.from_ndarray(np.concatenate(planes), format="yuv420p")
+
+    options = {"g": str(LONG_GOP), "keyint_min": str(LONG_GOP), "sc_threshold": "0", "preset": "ultrafast", "x264-params": "bframes=3:cabac=1", "crf": "23"}
+    return encode(path, frames(), LONG_FPS, width, height, options)
 
 
 @contextmanager
