@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Iterable
 
 from bench.cache import learn_unwritable, unwritable
 from bench.frame_cache import FrameCache
@@ -68,8 +68,26 @@ def decode_into_cache(how: Decoding, videos: Videos, threads: int | None = None,
         return Decoded(False, f"video: {exc}", "" if isinstance(exc, VideoError) else traceback.format_exc(), unwritable(how.cache_dir))
 
 
-def log_failure(about: str, result: Decoded) -> None:
-    log.warning("%s: %s%s", about, result.error.removeprefix("video: "), f"\n{result.trace}" if result.trace else "")
+class Tally:
+    """Decoded and from-cache counts by job, as run summaries give them: the first job naming a
+    video counts its decode, every other success a cache hit; each failure is logged, naming its job."""
+
+    def __init__(self, jobs: Iterable[tuple[Hashable, Videos]], about: Callable[[Hashable], str] = str) -> None:
+        self.first: dict[Videos, Hashable] = {}  # the job that counts a video as decoded
+        for key, videos in jobs:
+            self.first.setdefault(videos, key)
+        self.about = about
+        self.decoded = self.cached = 0
+        self._lock = threading.Lock()  # results arrive on a pool's thread
+
+    def add(self, key: Hashable, videos: Videos, result: Decoded) -> None:
+        if result.error:
+            log.warning("%s: %s%s", self.about(key), result.error.removeprefix("video: "), f"\n{result.trace}" if result.trace else "")
+            return
+        with self._lock:
+            fresh = not result.cached and self.first[videos] == key
+            self.decoded += fresh
+            self.cached += not fresh
 
 
 class DecodeAhead:
@@ -82,17 +100,13 @@ class DecodeAhead:
     def __init__(self, how: Decoding, workers: int, reporter: Reporter | None = None) -> None:
         self.how, self.workers, self.reporter = how, workers, reporter or Reporter()
         self.frames = FrameCache(how.cache_dir, how.cache_format)
-        self.decoded = self.cached = 0  # per job, as the run summary counts them
+        self.tally = Tally(())
         self._results: dict[Videos, Future] = {}
-        self._first: dict[Videos, Hashable] = {}  # the job that counts a video as decoded
         self._stack = ExitStack()
-        self._lock = threading.Lock()
 
     def start(self, jobs: list[tuple[Hashable, Videos]], about: Callable[[Hashable], str] = str) -> None:
         """Decode every job's videos: now (workers 0), or in the background."""
-        self._about = about
-        for key, videos in jobs:
-            self._first.setdefault(videos, key)
+        self.tally = Tally(jobs, about)
         if self.workers == 0:
             with self.reporter.phase("decode candidates", len(jobs)) as advance:
                 for key, videos in jobs:
@@ -116,14 +130,8 @@ class DecodeAhead:
         advance()
 
     def _finish(self, key: Hashable, videos: Videos, future: Future) -> None:
-        result: Decoded = future.result()
         self._results.setdefault(videos, future)
-        with self._lock:
-            fresh = not result.error and not result.cached and self._first[videos] == key
-            self.decoded += fresh
-            self.cached += not result.error and not fresh
-        if result.error:
-            log_failure(self._about(key), result)
+        self.tally.add(key, videos, future.result())
 
     def error(self, videos: Videos) -> str:
         """"" once `videos` are in the cache, else why not; waits for their decode."""
@@ -137,7 +145,7 @@ class DecodeAhead:
             log.warning("a decode worker failed on %s (%s: %s); decoding it in this process", videos[0], type(exc).__name__, exc)
             result = decode_into_cache(self.how, videos, frames=self.frames)
             self._results[videos] = _done(result)
-            self._finish(self._first[videos], videos, self._results[videos])
+            self._finish(self.tally.first[videos], videos, self._results[videos])
             return result.error
 
     def candidates(self, videos: Videos) -> Candidates | None:

@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 
 from bench.datafiles import DataError
-from bench.decoding import Decoded, Decoding, decode_into_cache, log_failure
+from bench.decoding import Decoded, Decoding, Tally, decode_into_cache
 from bench.frame_cache import FrameCache
 from bench.grid import Counts, Dataset, Grid, RunConfig, answer_row, base_row, build_backbone, build_benchmark, build_selector
 from bench.loading import Lazy
@@ -262,18 +262,11 @@ class _Driver:
         import ray
         from ray.exceptions import RayError
 
-        first = {}
-        for d, s in self.todo:
-            first.setdefault(s.videos, (d.spec, s.sample_id))
-        for d, s in self.todo:
+        jobs = [((d.spec, s.sample_id), s.videos) for d, s in self.todo]
+        tally = Tally(jobs, " ".join)
+        for key, videos in jobs:
             try:
-                result: Decoded = ray.get(decoded[s.videos])
+                tally.add(key, videos, ray.get(decoded[videos]))
             except RayError:
-                continue
-            if result.error:
-                if first[s.videos] == (d.spec, s.sample_id):
-                    log_failure(f"{d.spec} {s.sample_id}", result)
-                continue
-            fresh = not result.cached and first[s.videos] == (d.spec, s.sample_id)
-            self.stats.decoded += fresh
-            self.stats.cached += not fresh
+                continue  # its rows are error rows, written by `_write`
+        self.stats.decoded, self.stats.cached = tally.decoded, tally.cached

@@ -115,7 +115,7 @@ def _grid(cfg: RunConfig, grid: Grid, datasets: list[Dataset], writers: dict[Pat
         with _alongside(score_phase, scored, background=cfg.workers > 0):
             for backbone_spec, backbone in grid.backbones.items():
                 _answer_phase(cfg, grid, todo, backbone_spec, backbone, ahead, scored, scores, writers, stats, device, run_id, reporter)
-        stats.decoded, stats.cached = ahead.decoded, ahead.cached
+        stats.decoded, stats.cached = ahead.tally.decoded, ahead.tally.cached
     return stats
 
 

@@ -153,7 +153,7 @@ def decode_phase(cache_dir: Path, videos: list[Path], workers: int, threads: int
         with DecodeAhead(how, workers) as ahead:
             ahead.start(jobs)
             errors = [ahead.error(each) for _, each in jobs]
-        decoded = ahead.decoded
+        decoded = ahead.tally.decoded
     else:  # the context DecodeAhead's pool uses, so only the thread count differs
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             results = list(pool.map(decode_into_cache, itertools.repeat(how), [each for _, each in jobs], itertools.repeat(threads)))
