@@ -184,9 +184,10 @@ class _Driver:
     def run(self) -> Counts:
         import ray
 
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
         gpus = self.cfg.gpus_per_model
         if gpus is None:
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
+            gpus = 1.0 if cluster_gpus else 0.0
         # no CPU reserved: an actor holding one would starve the decode tasks its calls wait for
         actor = {"num_cpus": 0, "num_gpus": gpus, "max_restarts": RETRIES, "max_task_retries": RETRIES}
         decode = _remote(_decode, num_cpus=1, max_retries=RETRIES)
@@ -202,20 +203,21 @@ class _Driver:
             (scorer, d.spec, s.sample_id): actor_.score.remote(s, decoded[s.videos])
             for scorer, actor_ in scorers.items() for d, s in self.todo if any(c.scorer == scorer for c in d.pending[s.sample_id])
         }
-        everything_fits = gpus * (len(scorers) + len(self.grid.backbones)) <= ray.cluster_resources().get("GPU", 0)
+        answers = {}  # backbone -> (dataset, sample, scorer, cells) still to answer
+        for backbone_spec in self.grid.backbones:
+            work = [(d, s, scorer, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec and c.scorer == scorer])
+                    for d, s in self.todo for scorer in self.grid.selectors]
+            if work := [each for each in work if each[3]]:
+                answers[backbone_spec] = work
+        everything_fits = gpus * (len(scorers) + len(answers)) <= cluster_gpus
         if not everything_fits:  # selectors first, then let go of their GPUs for the backbones
             self._count_scores(scored)
             for each in scorers.values():
                 ray.kill(each)
         selectors = {scorer: self.grid.given[scorer] for scorer in self.grid.selectors}
         calls = {}
-        for backbone_spec, backbone in self.grid.backbones.items():
-            work = [(d, s, scorer, [c for c in d.pending[s.sample_id] if c.backbone == backbone_spec and c.scorer == scorer])
-                    for d, s in self.todo for scorer in self.grid.selectors]
-            work = [each for each in work if each[3]]
-            if not work:
-                continue
-            answerer = answerer_class.options(max_concurrency=getattr(backbone, "concurrency", 1)).remote(
+        for backbone_spec, work in answers.items():
+            answerer = answerer_class.options(max_concurrency=getattr(self.grid.backbones[backbone_spec], "concurrency", 1)).remote(
                 self.grid.given[backbone_spec], self.cfg, plugins, self.how, selectors, self.datasets, self.run_id)
             for d, s, scorer, cells in work:
                 calls[answerer.answer.remote(cells, s, decoded[s.videos], scored[scorer, d.spec, s.sample_id])] = (cells, s)
