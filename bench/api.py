@@ -1,8 +1,8 @@
 """Selections for any pipeline: `select_frames` for one video, `FrameSelector` for many, `select_dataset` for `bench select`.
 
-A selection is made the way `bench run` makes one: candidates from the frame cache, scores
-from the score cache under the same keys (a run and a call share entries under one cache
-dir), then the selector's pick. Nothing here imports the runner.
+A selection is made the way `bench run` makes one, through `bench.grid.scoring.Scorer`:
+candidates from the frame cache, scores from the score store under the same keys (a run and a
+call share entries under one cache dir), then the selector's pick.
 
 Models: `select_frames` and `FrameSelector` keep each selector model they load for the rest
 of the process, keyed by its canonical spec (plus the settings the canonical spec leaves out,
@@ -25,15 +25,14 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.cache import default_root
-from bench.frame_cache import FrameCache
-from bench.loading import Lazy
-from bench.records import Candidates, Sample
+from bench.grid.scoring import Scorer
+from bench.records import Sample
 from bench.registry import Spec, selectors
-from bench.score_cache import cached, score_one, score_store
 from bench.selectors import SelectorPlan, plan
-from bench.selectors.choose import choose
 from bench.selectors.pick import uniform_indices
+from bench.store import default_root
+from bench.store.frames import FrameCache
+from bench.store.scores import score_store
 from bench.timing import resolve_device
 from bench.video import VideoError
 
@@ -66,7 +65,7 @@ class Selection:
     """The file decoded."""
 
 
-_HELD: dict[tuple[str, ...], Lazy] = {}  # built selectors of this process, by _key
+_HELD: dict[tuple[str, ...], Scorer] = {}  # built selectors of this process, by _key
 
 
 def _key(chosen: SelectorPlan, device: str, cache_dir: Path) -> tuple[str, ...]:
@@ -78,7 +77,7 @@ def _key(chosen: SelectorPlan, device: str, cache_dir: Path) -> tuple[str, ...]:
 
 def loaded() -> tuple[str, ...]:
     """The canonical specs of the selector models this process holds loaded."""
-    return tuple(key[0] for key, held in _HELD.items() if held.loaded)
+    return tuple(key[0] for key, held in _HELD.items() if held.model.loaded)
 
 
 def close() -> None:
@@ -116,13 +115,12 @@ class FrameSelector:
         self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir else default_root()
         self._frames = FrameCache(self.cache_dir, cache_format)
-        self._scores = score_store(self.cache_dir)
         self._key = _key(self.plan, device, self.cache_dir)
 
-    def _held(self) -> Lazy:
+    def _held(self) -> Scorer:
         if self._key not in _HELD:
             model = selectors.build(self.plan.given, context={"cache_dir": self.cache_dir}, seed=self.seed)
-            _HELD[self._key] = Lazy(model, resolve_device(self.device))
+            _HELD[self._key] = Scorer(model, self.plan.scorer, score_store(self.cache_dir), resolve_device(self.device))
         return _HELD[self._key]
 
     def select(self, video: Path | str, question: str, k: int = 8, options: Sequence[str] | None = None) -> Selection:
@@ -143,20 +141,10 @@ class FrameSelector:
         if self.plan.pick == "uniform":
             scores, indices = None, uniform_indices(len(cands.times), k)
         else:
-            scores = self._score(cands, sample)
-            indices = np.asarray(choose(self._held().model, self.plan.pick, scores, k, cands), dtype=np.int64)
+            chosen = self._held().choose(self.plan.pick, k, cands, sample)  # a model that cannot load raises RuntimeError
+            scores, indices = np.array(chosen.scores.values), chosen.indices
         # copies, not views of the cache's memory maps: a Selection may outlive the cache entry
         return Selection(indices, cands.times[indices], scores, cands.frames[indices], np.array(cands.times), self.spec, cands.meta.path)
-
-    def _score(self, cands: Candidates, sample: Sample) -> np.ndarray:
-        """The scores from the score cache, else from the model (loaded once), cached as `bench run` caches them."""
-        hit = cached(self._scores, self.plan.scorer, cands, sample)
-        if hit is not None:
-            return np.array(hit.values)
-        held = self._held()
-        if held.ready():
-            raise RuntimeError(held.error)
-        return score_one(held.model, self.plan.scorer, cands, sample, self._scores, held.device)
 
     def close(self) -> None:
         """Release this selector's model (other selectors' stay loaded)."""

@@ -1,4 +1,4 @@
-"""The `bench` command: one click group; each command is a module in `bench/commands/`.
+"""The `bench` command: one click group; each command is a module in `bench/commands/` (`_`-named modules there are shared helpers).
 
 Progress bars and logs go to stderr, tables to stdout (so they can be piped). A run that
 wrote error rows exits 1; bad usage exits 2.
@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from bench import commands
+from bench.commands._options import BadInput
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,8 +44,10 @@ def main(plugins: tuple[Path, ...]) -> None:
     try:
         load_all(plugins)
     except PluginError as exc:
-        raise commands.BadInput(str(exc)) from None
+        raise BadInput(str(exc)) from None
 
 
 for _module in pkgutil.iter_modules(commands.__path__):
+    if _module.name.startswith("_"):
+        continue  # shared helpers, not commands
     main.add_command(importlib.import_module(f"{commands.__name__}.{_module.name}").command)

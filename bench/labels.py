@@ -2,7 +2,7 @@
 scores and their mean, the soft target of the seed paper.
 
 The signals are the `spatial` and `temporal` selectors themselves (any selector spec works),
-scored through `bench.score_cache`, so labels share the score cache with `bench run`. Samples come
+scored through `bench.grid.scoring`, so labels share the score store with `bench run`. Samples come
 from registered benchmarks; your own training videos come through the `jsonl` one
 (`--dataset jsonl:path=FILE`, or `bench labels --manifest FILE`), JSONL, CSV or Parquet
 records of `{"video": path, "question": text, "options": [...], "id": optional}`.
@@ -21,33 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import atomic_write_text
-from bench.decoding import DecodeAhead, Decoding
-from bench.progress import Reporter
+from bench.grid.decoding import DecodeAhead, Decoding
+from bench.grid.progress import Reporter
+from bench.grid.scoring import Scorer, score_all
 from bench.records import Sample
 from bench.registry import selectors
-from bench.score_cache import cached, score_all, score_store
-
-
-@dataclass(frozen=True, slots=True)
-class LabelRecord:
-    """One labelled sample: where its candidates come from, its question, and the soft labels."""
-
-    dataset: str
-    sample_id: str
-    videos: tuple[str, ...]
-    question: str
-    options: tuple[str, ...]
-    candidates: int
-    frame_size: int
-    seek: str
-    spatial: tuple[float, ...] | None  # None when labelled without the spatial signal
-    temporal: tuple[float, ...] | None
-    label: tuple[float, ...]  # mean of the signals given, in [0, 1]
-    cache_format: str = "raw"  # how the candidates were stored (bench.frame_cache.CacheFormat.spec): training reads them the same way
-
-    def sample(self) -> Sample:
-        return Sample(self.dataset, "", self.sample_id, self.sample_id, tuple(Path(v) for v in self.videos), self.question, self.options)
+from bench.selector_model.labels import LabelRecord, lines_path, read_labels
+from bench.store import atomic_write_text
+from bench.store.scores import score_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,34 +36,6 @@ class LabelSummary:
     written: int
     skipped: int  # already in the output
     errors: tuple[str, ...]  # "<dataset> <sample>: <reason>" for samples left unlabelled
-
-
-def _jsonl(path: Path) -> Path:
-    return path if path.suffix == ".jsonl" else path.with_suffix(".partial.jsonl")
-
-
-def read_labels(path: Path) -> list[LabelRecord]:
-    """Every complete record in a labels file (JSONL or Parquet, plus a Parquet's partial JSONL)."""
-    path = Path(path)
-    records = []
-    if path.suffix == ".parquet" and path.exists():
-        import pandas as pd
-
-        for row in pd.read_parquet(path).to_dict("records"):
-            records.append(_record({k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in row.items()}))
-    lines = _jsonl(path)
-    if lines.exists():
-        for line in lines.read_text().splitlines():
-            try:
-                records.append(_record(json.loads(line)))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a killed run; the next pass relabels that sample
-    return records
-
-
-def _record(raw: dict) -> LabelRecord:
-    tuples = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items()}
-    return LabelRecord(**tuples)
 
 
 def make_labels(
@@ -96,37 +49,37 @@ def make_labels(
     reporter = reporter or Reporter()
     out = Path(out)
     done = {(r.dataset, r.sample_id) for r in read_labels(out)}
-    _drop_partial_line(_jsonl(out))
+    _drop_partial_line(lines_path(out))
     todo = [s for s in samples if (s.dataset, s.sample_id) not in done]
     errors: dict[tuple[str, str], str] = {}
     store = score_store(cache_dir)
     with DecodeAhead(Decoding(Path(cache_dir), cache_format, n, size, seek, "pyav"), workers, reporter) as ahead:
         ahead.start([((s.dataset, s.sample_id), s.videos) for s in todo], about=" ".join)
-        for signal in signals:  # the first scores each sample as soon as its video is decoded
-            selector = selectors.build(signal, context={"cache_dir": Path(cache_dir)})
-            failed, _ = score_all(selector, signal, todo, lambda s: ahead.candidates(s.videos), store, device, reporter)
+        scorers = {signal: Scorer(selectors.build(signal, context={"cache_dir": Path(cache_dir)}), signal, store, device) for signal in signals}
+        for scorer in scorers.values():  # the first scores each sample as soon as its video is decoded
+            failed, _ = score_all(scorer, todo, lambda s: ahead.candidates(s.videos), reporter)
             errors.update(failed)
         errors.update({(s.dataset, s.sample_id): ahead.error(s.videos) for s in todo if ahead.error(s.videos)})
         usable = [s for s in todo if (s.dataset, s.sample_id) not in errors]
-        written = _write(usable, signals, spatial, temporal, out, ahead, store, n, size, seek)
+        written = _write(usable, scorers, spatial, temporal, out, ahead, n, size, seek)
     if out.suffix == ".parquet" and not errors:
         _to_parquet(out)
     return LabelSummary(written, len(samples) - len(todo), tuple(f"{d} {i}: {e}" for (d, i), e in errors.items()))
 
 
-def _write(usable: list[Sample], signals: list[str], spatial: str | None, temporal: str | None, out: Path, ahead: DecodeAhead,
-           store, n: int, size: int, seek: str) -> int:
+def _write(usable: list[Sample], scorers: dict[str, Scorer], spatial: str | None, temporal: str | None, out: Path, ahead: DecodeAhead,
+           n: int, size: int, seek: str) -> int:
     """Append a record per sample, each flushed to disk before the next; how many were written."""
     written = 0
-    with _jsonl(out).open("a") as f:
+    with lines_path(out).open("a") as f:
         for sample in usable:
             cands = ahead.candidates(sample.videos)
-            scores = {s: cached(store, s, cands, sample).values for s in signals}
+            scores = {signal: scorer.scores(cands, sample).values for signal, scorer in scorers.items()}
             record = LabelRecord(
                 sample.dataset, sample.sample_id, tuple(map(str, sample.videos)), sample.question, sample.options, n, size, seek,
                 tuple(map(float, scores[spatial])) if spatial else None,
                 tuple(map(float, scores[temporal])) if temporal else None,
-                tuple(map(float, np.mean([scores[s] for s in signals], axis=0))), ahead.frames.format.spec,
+                tuple(map(float, np.mean(list(scores.values()), axis=0))), ahead.frames.format.spec,
             )
             f.write(json.dumps(asdict(record)) + "\n")
             f.flush()
@@ -151,4 +104,4 @@ def _to_parquet(out: Path) -> None:
     tmp = out.with_suffix(".tmp.parquet")
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, out)
-    _jsonl(out).unlink()
+    lines_path(out).unlink()

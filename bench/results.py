@@ -30,7 +30,7 @@ from typing import Callable
 
 import pandas as pd
 
-from bench.locks import FileLock, LockBusy
+from bench.store.locks import FileLock, LockBusy
 from bench.records import COLUMNS, Row
 
 log = logging.getLogger(__name__)

@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 
-from bench.cache import atomic_write_text, default_root
-from bench.decoding import DecodeAhead, Decoding
-from bench.frame_cache import parse_cache_format
-from bench.locks import FileLock, LockBusy
-from bench.progress import Reporter
+from bench.grid.decoding import DecodeAhead, Decoding
+from bench.grid.progress import Reporter
+from bench.grid.scoring import LoadError, Scorer, score_all
 from bench.records import Candidates, DataOptions, Sample
 from bench.registry import benchmarks, selectors
-from bench.score_cache import cached, score_all, score_store
 from bench.selectors import SelectorPlan, plan
-from bench.selectors.choose import choose
+from bench.store import atomic_write_text, default_root
+from bench.store.frames import parse_cache_format
+from bench.store.locks import FileLock, LockBusy
+from bench.store.scores import score_store
 from bench.timing import resolve_device
 
 PROTOCOL = ("candidates", "frame_size", "seek", "cache_format")  # how the candidates were made: a rerun must agree
@@ -199,7 +198,9 @@ def select_dataset(
     if Path(out).suffix not in SUFFIXES:
         raise ValueError(f"{out}: a selections file ends in .jsonl or .parquet")
     plans = list({p.spec: p for p in (plan(text, seed=seed) for text in selector_specs)}.values())
-    built = {p.scorer: selectors.build(p.given, context={"cache_dir": cache_dir}, seed=seed) for p in plans}
+    device = resolve_device(device)
+    store = score_store(cache_dir)
+    scorers = {p.scorer: Scorer(selectors.build(p.given, context={"cache_dir": cache_dir}, seed=seed), p.scorer, store, device) for p in plans}
     options = DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed, limit=limit)
     by_spec: dict[str, list[Sample]] = {}
     for text in datasets:
@@ -207,11 +208,10 @@ def select_dataset(
         if benchmark.spec not in by_spec:  # `needle,needle:split=test` is one dataset
             by_spec[benchmark.spec] = list(benchmark.load(options))
     samples = [s for found in by_spec.values() for s in found]
-    device = resolve_device(device)
     how = Decoding(cache_dir, cache_format, candidates, frame_size, seek, decoder)
     protocol = dict(zip(PROTOCOL, (candidates, frame_size, seek, parse_cache_format(cache_format).spec)))
-    with SelectionFile(Path(out), protocol) as store, DecodeAhead(how, workers, reporter) as ahead:
-        todo = {(s.dataset, s.sample_id): [(p, k) for p in plans for k in frame_counts if (s.dataset, s.sample_id, p.spec, k) not in store.done]
+    with SelectionFile(Path(out), protocol) as lines, DecodeAhead(how, workers, reporter) as ahead:
+        todo = {(s.dataset, s.sample_id): [(p, k) for p in plans for k in frame_counts if (s.dataset, s.sample_id, p.spec, k) not in lines.done]
                 for s in samples}
         pending = [s for s in samples if todo[s.dataset, s.sample_id]]
         ahead.start([((s.dataset, s.sample_id), s.videos) for s in pending], about=" ".join)
@@ -219,21 +219,20 @@ def select_dataset(
         def decoded(sample: Sample) -> Candidates | None:
             return ahead.candidates(sample.videos)
 
-        scores = score_store(cache_dir)
-        for scorer, selector in built.items():
-            mine = [p for p in plans if p.scorer == scorer]
+        for name, scorer in scorers.items():
+            mine = [p for p in plans if p.scorer == name]
             need = [s for s in pending if any(p in mine for p, _ in todo[s.dataset, s.sample_id])]
-            errors, _ = score_all(selector, scorer, need, decoded, scores, device, reporter)
+            errors, _ = score_all(scorer, need, decoded, reporter)
             for sample in pending:
                 key = (sample.dataset, sample.sample_id)
                 for chosen, k in todo[key]:
                     if chosen in mine:
-                        store.append(_line(sample, chosen, k, selector, ahead.error(sample.videos) or errors.get(key), decoded, scores, protocol))
+                        lines.append(_line(sample, chosen, k, scorer, ahead.error(sample.videos) or errors.get(key), decoded, protocol))
         left = sum(len(work) for work in todo.values())
-    return SelectSummary(store.written, len(samples) * len(plans) * len(frame_counts) - left, store.errors, tuple(store.examples))
+    return SelectSummary(lines.written, len(samples) * len(plans) * len(frame_counts) - left, lines.errors, tuple(lines.examples))
 
 
-def _line(sample: Sample, chosen: SelectorPlan, k: int, selector: object, error: str | None, decoded, scores, protocol: dict) -> dict:
+def _line(sample: Sample, chosen: SelectorPlan, k: int, scorer: Scorer, error: str | None, decoded, protocol: dict) -> dict:
     """The line for (sample, selector, k): the k indices, their seconds and all N scores (None for a uniform pick), or an error."""
     video = sample.videos[0] if sample.videos else None
     head = {"dataset": sample.dataset, "sample_id": sample.sample_id, "video": str(Path(video).absolute()) if video else "",
@@ -241,11 +240,12 @@ def _line(sample: Sample, chosen: SelectorPlan, k: int, selector: object, error:
     if error:
         return {**head, "error": error}
     cands = decoded(sample)
-    values = cached(scores, chosen.scorer, cands, sample).values
     try:
-        indices = np.asarray(choose(selector, chosen.pick, values, k, cands), dtype=np.int64)
+        picked = scorer.choose(chosen.pick, k, cands, sample)
+    except LoadError as exc:
+        return {**head, "error": str(exc)}
     except Exception as exc:  # a rule of the selector's own that fails is this line's error
         return {**head, "error": f"select: {type(exc).__name__}: {exc}"}
-    return {**head, "video": str(Path(cands.meta.path).absolute()), "indices": indices.tolist(),
-            "times": [round(float(t), 6) for t in cands.times[indices]],
-            "scores": None if chosen.pick == "uniform" else [float(v) for v in values]}
+    return {**head, "video": str(Path(cands.meta.path).absolute()), "indices": picked.indices.tolist(),
+            "times": [round(float(t), 6) for t in cands.times[picked.indices]],
+            "scores": None if chosen.pick == "uniform" else [float(v) for v in picked.scores.values]}

@@ -5,8 +5,8 @@ figure holds the N candidates as a contact sheet with the selected ones outlined
 curve under it (the selection marked, the ground-truth interval shaded where the benchmark
 has one), and in the title the question, the backbone's answer and the ground truth.
 
-It goes through the runner's stages (the frame cache, the cached scores, the pick, `ask`), so
-it draws what a run would record, and never imports the runner.
+It goes through a run's own steps (the frame cache, `bench.grid.scoring.Scorer` for scores and
+pick, `bench.grid.rows.ask`), so it draws what a run would record.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.answering import ask
-from bench.cache import default_root
-from bench.frame_cache import FrameCache
-from bench.loading import Lazy
+from bench.grid.loading import Lazy
+from bench.grid.rows import ask
+from bench.grid.scoring import Scorer
 from bench.options import LETTERS
-from bench.progress import Reporter
-from bench.records import Candidates, DataOptions, Outcome, Sample
+from bench.records import DataOptions, Outcome, Sample
 from bench.registry import backbones, benchmarks, selectors
-from bench.score_cache import cached, score_all, score_store
 from bench.selectors import plan
-from bench.selectors.choose import choose
+from bench.store import default_root
+from bench.store.frames import FrameCache
+from bench.store.scores import score_store
 
 OUTLINE = (230, 30, 30)  # selected candidates
 GAP = (255, 255, 255)  # the border of candidates left out
@@ -88,20 +87,15 @@ def show(
     """Score one sample with `selector`, pick `frames` of its candidates, optionally answer, and write the PNG."""
     cache_dir = Path(cache_dir or default_root())
     benchmark, sample = _find(dataset, sample_id, DataOptions(cache_dir=cache_dir, data_root=data_root, seed=seed))
-    frames_cache = FrameCache(cache_dir, cache_format)
-
-    def decoded(one: Sample) -> Candidates:
-        return frames_cache.candidates(one.videos, candidates, frame_size, seek, decoder)
-
-    cands = decoded(sample)
+    cands = FrameCache(cache_dir, cache_format).candidates(sample.videos, candidates, frame_size, seek, decoder)
     chosen = plan(selector, seed=seed)
     strategy = selectors.build(chosen.given, context={"cache_dir": cache_dir}, seed=seed)
-    store = score_store(cache_dir)
-    errors, _ = score_all(strategy, chosen.scorer, [sample], decoded, store, device, Reporter())
-    if errors:
-        raise ShowError(next(iter(errors.values())))
-    scores = np.asarray(cached(store, chosen.scorer, cands, sample).values)
-    selected = choose(strategy, chosen.pick, scores, frames, cands)
+    with Scorer(strategy, chosen.scorer, score_store(cache_dir), device) as scorer:
+        error, _ = scorer.missing(cands, sample)
+        if error:
+            raise ShowError(error)
+        picked = scorer.choose(chosen.pick, frames, cands, sample)
+    scores, selected = np.asarray(picked.scores.values), picked.indices
     prediction, outcome = "", None
     if backbone:
         with Lazy(backbones.build(backbone), device) as model:

@@ -1,9 +1,9 @@
-"""Decoding the N candidates of a video (the frame cache in front of it is bench/frame_cache.py).
+"""Decoding the N candidates of a video (the frame cache in front of it is bench/store/frames.py).
 
 Candidates are the frames at segment centres, `floor((j + 0.5) * F / N)` for the F frames
 the stream holds, resized so the short side is `size` (never upscaled).
 
-How decoding works, and why (numbers in benchmarks/README.md):
+How decoding works, and why (numbers in perf/README.md):
 - One demux pass (no decoding, ~0.03 s for 7,200 packets) gives the true frame count, every
   frame's timestamp and the keyframes. Counts come from the stream, not the header: a header
   that claims frames the stream does not hold is how decord hangs forever (decord #373), and
@@ -40,7 +40,7 @@ How decoding works, and why (numbers in benchmarks/README.md):
   system FFmpeg 4-9; the PyAV wheel's own copy is not on the loader's path), fails on the file
   (a file name that is not UTF-8, for one) or returns other frames or another size (it turns
   a 45-degree matrix a quarter, we none), it is one warning line and PyAV. It was about 2x slower
-  than the exact path on both GOPs measured (benchmarks/README.md); it stays for its GPU
+  than the exact path on both GOPs measured (perf/README.md); it stays for its GPU
   route (NVDEC, `device="cuda"`), which this module does not use and which is untested here.
 """
 

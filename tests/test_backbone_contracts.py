@@ -58,7 +58,7 @@ def test_a_backbone_builds_and_its_spec_round_trips(spec):
 
 @pytest.mark.parametrize("spec", backbones.names(), indirect=True)
 def test_a_backbone_answers_four_needle_sized_frames(spec, needle_test, cache_dir):
-    from bench.frame_cache import FrameCache
+    from bench.store.frames import FrameCache
 
     frames = FrameCache(cache_dir).candidates(needle_test[0].videos, 32, 64).frames[[2, 10, 18, 26]]
     model = backbones.build(spec)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.datafiles import DataError
-from bench.frame_cache import resolve
+from bench.store.frames import resolve
 from bench.registry import benchmarks
 from bench.video import VideoError
 from tests.benchdata import EGOSCHEMA_SUBSET, fixture_file, load, unpack

@@ -1,8 +1,8 @@
-"""bench.chat against the local chat-completions server: answers, retries, and failures as ChatError."""
+"""bench.llm.chat against the local chat-completions server: answers, retries, and failures as ChatError."""
 
 import pytest
 
-from bench.chat import AuthError, ChatError, complete
+from bench.llm.chat import AuthError, ChatError, complete
 from tests.chat_server import Reply
 
 ASK = [{"role": "user", "content": "hello"}]

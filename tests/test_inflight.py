@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bench.inflight import in_flight
+from bench.llm.inflight import in_flight
 
 
 def test_one_at_a_time_keeps_the_order():

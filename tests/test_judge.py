@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.judge import Judge, JudgeError, Verdict, parse_verdict
+from bench.llm.judge import Judge, JudgeError, Verdict, parse_verdict
 from bench.records import Sample
 from bench.registry import benchmarks
 from tests.chat_server import Reply
@@ -83,7 +83,7 @@ def test_verdicts_are_cached_by_model_question_answer_and_prediction(chat_server
         _judge(tmp_path, model=model).verdict(question, answer, prediction)
     assert len(chat_server.requests) == 5
     cached = [json.loads(p.read_text()) for p in (tmp_path / "judge").rglob("*.json")]
-    assert len(cached) == 5 and {c["model"] for c in cached} == {"judge-x", "judge-y"}
+    assert len(cached) == 5 and {c["meta"]["model"] for c in cached} == {"judge-x", "judge-y"}
 
 
 def test_a_failure_is_not_cached(chat_server, tmp_path):

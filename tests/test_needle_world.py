@@ -7,7 +7,7 @@ import pytest
 
 from bench.backbones.probe import Probe, shape_colour
 from bench.benchmarks.needle import QUESTION
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from bench.backbones._hf import CAPTION_PROMPT, JUDGE_PROMPT
 from bench.backbones.probe import Probe
-from bench.chat import ChatError
+from bench.llm.chat import ChatError
 from bench.cli import main
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors
 from bench.results import read_all

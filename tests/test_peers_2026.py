@@ -18,13 +18,14 @@ import pytest
 import torch
 
 from bench.backbones.probe import FULL_SHARE, coloured_share
-from bench.frame_cache import FrameCache
-from bench.progress import Reporter
+from bench.store.frames import FrameCache
+from bench.grid.progress import Reporter
 from bench.records import DataOptions
 from bench.registry import RegistryError, benchmarks, selectors
 from bench.results import read_all
 from bench.runner import RunConfig, run
-from bench.score_cache import cached, score_all, score_store
+from bench.grid.scoring import Scorer, score_all
+from bench.store.scores import cached, score_store
 from bench.selectors import query_for
 from bench.selectors.air import Mixture, allocate, events, fit_mixture, next_batch, threshold
 from bench.selectors.dig import UnusableRoute, parse_route, representatives
@@ -463,7 +464,7 @@ def test_dig_asks_again_after_a_reply_without_a_verdict_and_the_run_records_the_
     samples, cands = needle
     chat_server.responder = lambda request: Reply("Hard to say.")
     dig = selectors.build(DIG + ":retries=1", cache_dir=tmp_path)
-    errors, _ = score_all(dig, dig.spec, [samples[0]], lambda s: cands, score_store(tmp_path / "scores"), "cpu", Reporter())
+    errors, _ = score_all(Scorer(dig, dig.spec, score_store(tmp_path / "scores"), "cpu"), [samples[0]], lambda s: cands, Reporter())
     assert len(chat_server.requests) == 2  # the first reply and one retry
     assert errors == {(samples[0].dataset, samples[0].sample_id):
                       "select: UnusableRoute: gpt-4o-mini: no global/localized verdict in 2 replies; last: the reply names neither global nor localized: 'Hard to say.'"}
@@ -520,12 +521,12 @@ def test_the_score_cache_records_how_many_candidates_each_selector_scored(spec, 
     cands = FrameCache(tmp_path).candidates(samples[0].videos, 32, 64)
     selector = selectors.build(spec, cache_dir=tmp_path)
     store = score_store(tmp_path / "scores")
-    assert score_all(selector, selector.spec, [samples[0]], lambda s: cands, store, "cpu", Reporter())[0] == {}
+    assert score_all(Scorer(selector, selector.spec, store, "cpu"), [samples[0]], lambda s: cands, Reporter())[0] == {}
     assert cached(store, selector.spec, cands, samples[0]).n_scored == expected
 
 
 def test_a_score_entry_cached_before_n_scored_was_kept_reads_back_unknown(needle, tmp_path):
-    from bench.score_cache import score_key
+    from bench.store.scores import score_key
 
     samples, _ = needle
     cands = FrameCache(tmp_path).candidates(samples[0].videos, 32, 64)

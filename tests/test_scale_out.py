@@ -178,7 +178,7 @@ def test_a_video_a_worker_cannot_decode_is_the_error_row_of_a_serial_run(videos,
         assert rows[workers].error.tolist() == ["", f"video: {video}: empty file (0 bytes)", "", ""]
         # the decode phase logs the failure in the caller's process, once, naming the sample and the file
         assert [(r.name, r.levelno, r.getMessage()) for r in records] == [
-            ("bench.decoding", logging.WARNING, f"needle test-0-00001: {video}: empty file (0 bytes)")]
+            ("bench.grid.decoding", logging.WARNING, f"needle test-0-00001: {video}: empty file (0 bytes)")]
     columns = ["sample_id", "selected", "prediction", "correct", "parse_ok"]
     assert rows[2][columns].equals(rows[0][columns])
 
@@ -195,7 +195,7 @@ def test_a_decoders_warning_in_a_worker_reaches_the_callers_log(videos, tmp_path
     relayed = [r for r in caplog.records if r.name == "bench.video"]
     assert len(relayed) == 1 and relayed[0].getMessage().startswith(f"decord failed on {video} (")
     assert relayed[0].process != os.getpid()  # logged in a worker process, handed on to this one
-    assert sorted(r.name for r in caplog.records) == ["bench.decoding", "bench.video"]
+    assert sorted(r.name for r in caplog.records) == ["bench.grid.decoding", "bench.video"]
 
 
 def test_two_questions_on_one_video_decode_it_once_with_workers(videos, tmp_path):

@@ -4,7 +4,7 @@ sample into a selection, it never reads the answer, and all-black frames do not 
 Each selector runs offline on the CPU from its entry in TINY; a selector registered without
 one fails `test_every_registered_selector_has_a_tiny_spec`, so a new one must add itself.
 The poison test replaces a sample's answer and interval by a sentinel that raises on any use
-and scores it through `bench.score_cache.score_all`, the runner's path.
+and scores it through `bench.grid.scoring.score_all`, the runner's path.
 """
 
 import json
@@ -14,11 +14,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench.frame_cache import FrameCache
-from bench.progress import Reporter
+from bench.store.frames import FrameCache
+from bench.grid.progress import Reporter
 from bench.records import Candidates
 from bench.registry import Spec, selectors
-from bench.score_cache import cached, score_all, score_store
+from bench.grid.scoring import Scorer, score_all
+from bench.store.scores import cached, score_store
 from bench.selectors import query_for
 from bench.selectors.choose import choose
 from tests.chat_server import Reply
@@ -126,7 +127,7 @@ def _score_all(spec: str, sample, cands: Candidates, tmp_path, store: str):
     """Score one sample the way `bench run` does, into a score store of its own: ({key: error}, scores or None)."""
     selector = _build(spec, tmp_path)
     scores = score_store(tmp_path / store)
-    errors, _ = score_all(selector, selector.spec, [sample], lambda s: cands, scores, "cpu", Reporter())
+    errors, _ = score_all(Scorer(selector, selector.spec, scores, "cpu"), [sample], lambda s: cands, Reporter())
     hit = cached(scores, selector.spec, cands, sample)
     return errors, None if hit is None else hit.values
 

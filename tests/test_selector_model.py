@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 from bench.labels import LabelRecord, read_labels
 from bench.records import DataOptions
 from bench.registry import benchmarks

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 from bench.records import DataOptions
 from bench.registry import RegistryError, benchmarks, selectors
 from bench.selectors import query_for

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bench.backbones.probe import Probe
 from bench.cli import main
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 from bench.labels import read_labels
 from bench.records import DataOptions
 from bench.registry import RegistryError, backbones, benchmarks, selectors

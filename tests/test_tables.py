@@ -336,10 +336,10 @@ def narrow(monkeypatch):
     """The CLI's table console at 80 columns, recording what it prints."""
     from rich.console import Console
 
-    import bench.commands
+    import bench.commands._output
 
     console = Console(width=80, record=True)
-    monkeypatch.setattr(bench.commands, "out", console)
+    monkeypatch.setattr(bench.commands._output, "out", console)
     return console
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import frame_cache
-from bench.frame_cache import FrameCache
+from bench.store import frames as frame_cache
+from bench.store.frames import FrameCache
 from bench.sampling import segment_centres
 from bench.video import VideoError, decode, output_size, probe
 from tests.videos import read_index, write_indexed_video

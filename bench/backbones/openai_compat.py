@@ -10,7 +10,7 @@ through HF vs vLLM); run one parity cell against the in-process backbone before 
 
 The key comes from `OPENAI_API_KEY` unless `api_key_env` names another variable; the server
 from `base_url`, else `OPENAI_BASE_URL`, else OpenAI's own. Transient failures (429, 5xx,
-timeouts, dropped connections) are retried by `bench.chat.create`; what still fails raises
+timeouts, dropped connections) are retried by `bench.llm.chat.create`; what still fails raises
 `ChatError` naming the model and the server, which the runner writes as an error row. The
 runner keeps up to `concurrency` answers in flight (`answer` is thread-safe: one client,
 shared). Where the server is and how hard it is pushed change no answer, so `base_url`,
@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bench.backbones._hf import CAPTION_PROMPT, CAPTION_TOKENS, JUDGE_PROMPT
-from bench.chat import ChatError, connect, create, text_of
-from bench.inflight import in_flight
+from bench.llm.chat import ChatError, connect, create, text_of
+from bench.llm.inflight import in_flight
 from bench.records import Reply
 from bench.registry import RegistryError, backbones
 

@@ -11,7 +11,7 @@ Videos: `v_<video_name>` with .mp4, .webm, .mkv or .MP4 (lmms-eval's order), the
 
 Prompt (lmms-eval's `activitynetqa`): the question, first letter capitalised, then
     "{Question}? Answer the question using a single word or phrase."
-Scoring: the Video-ChatGPT judge protocol (`bench.judge`), model `judge_model`
+Scoring: the Video-ChatGPT judge protocol (`bench.llm.judge`), model `judge_model`
 (`--judge-model`, default gpt-4o-mini; lmms-eval now uses gpt-4o-2024-11-20, papers before
 2025 gpt-3.5-turbo, so compare only rows judged by the same model). `correct` is the judge's
 yes, `judge_score` its 0-5 score; accuracy = yes / judged, score = mean over judged rows. A
@@ -29,7 +29,7 @@ import numpy as np
 from bench.benchmarks import Breakdown
 from bench.benchmarks.judged import JudgedAnswers
 from bench.datafiles import DataError, DataFiles, Fields, distinct, read_hub, read_json, records, take, video_root
-from bench.judge import DEFAULT_MODEL
+from bench.llm.judge import DEFAULT_MODEL
 from bench.records import DataOptions, Outcome, Sample
 from bench.registry import benchmarks
 

@@ -8,7 +8,7 @@ One record per question:
   question is multiple choice, lettered, prompted and parsed like every other benchmark's
   (`choice.parse_choice`); without, it is open-ended;
 - `answer` (optional): with options, a letter ("B") or the text of one option; without,
-  free text, judged like ActivityNet-QA (`bench.judge`, `judge_model=`). Left out, the answer
+  free text, judged like ActivityNet-QA (`bench.llm.judge`, `judge_model=`). Left out, the answer
   is hidden: rows get `correct` empty, as EgoSchema's full set does;
 - `id` (optional, a string or an integer; default the record's position, counting from 1),
   `category` and `duration_group` (optional; `bench table --by category` / `--by duration`).
@@ -42,7 +42,7 @@ from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice, unparsed_mode
 from bench.benchmarks.judged import JudgedAnswers
 from bench.datafiles import DataError, DataFiles, Fields, no_repeats, read_csv, read_parquet, read_text, records, take
-from bench.judge import DEFAULT_MODEL
+from bench.llm.judge import DEFAULT_MODEL
 from bench.options import LETTERS
 from bench.records import DataOptions, Outcome, Sample
 from bench.registry import RegistryError, benchmarks

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cache import default_root
-from bench.judge import Judge, JudgeError
+from bench.store import default_root
+from bench.llm.judge import Judge, JudgeError
 from bench.records import Outcome, Sample
 from bench.registry import RegistryError
 
@@ -31,8 +31,8 @@ class JudgedAnswers:
         self._judge: Judge | None = None
 
     def use_cache(self, cache_dir: Path) -> None:
-        """Cache verdicts under `cache_dir`/judge: `load` passes --cache-dir, `bench rescore` its own."""
-        self._judge = Judge(self.judge_model, Path(cache_dir) / "judge", timeout=self.judge_timeout, retries=self.judge_retries)
+        """Cache verdicts under `cache_dir`: `load` passes --cache-dir, `bench rescore` its own."""
+        self._judge = Judge(self.judge_model, Path(cache_dir), timeout=self.judge_timeout, retries=self.judge_retries)
 
     def judged(self, sample: Sample, prediction: str) -> Outcome:
         """The judge's verdict on `prediction` against the reference answer; an error outcome when none can be had."""

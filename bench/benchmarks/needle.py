@@ -36,12 +36,14 @@ import numpy as np
 
 from bench.benchmarks import Breakdown
 from bench.benchmarks.choice import MultipleChoice
-from bench.cache import atomic_write_text
 from bench.datafiles import DataError, take
 from bench.records import DataOptions, Sample
 from bench.registry import RegistryError, benchmarks
+from bench.store import atomic_write_text, declare
 
 log = logging.getLogger(__name__)
+
+FOLDER = declare("needle", "generated data (needle)", generated=True)  # a run opens these by path: never pruned
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -135,7 +137,7 @@ class Needle(MultipleChoice):
 
     def load(self, options: DataOptions) -> list[Sample]:
         count = COUNT if options.limit is None else options.limit
-        root = Path(options.cache_dir) / "needle" / f"seed{options.seed}" / self.split
+        root = Path(options.cache_dir) / FOLDER / f"seed{options.seed}" / self.split
         damaged: list[str] = []
         try:
             samples = [self._sample(root, options.seed, i, damaged) for i in range(count)]

@@ -2,7 +2,7 @@
 
 Sizes are disk usage as `du` counts it (allocated blocks, each file once), in decimal units
 (1 GB = 10^9 bytes; KiB, MiB, GiB, TiB are binary). What prune may remove, and what it never
-does, is in bench/cache.py.
+does, is in bench/store/prune.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, options
+from bench.commands._options import CACHE_DIR, options
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 _SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -53,8 +53,16 @@ def entries(n: int) -> str:
 
 
 def _root(cache_dir: Path | None) -> Path:
-    from bench.cache import default_root
+    """The cache dir, once every module that keeps entries in it has declared its folder (bench.store.prune)."""
+    import importlib
 
+    from bench.registry import backbones, benchmarks, selectors
+    from bench.store import default_root
+
+    for module in ("bench.store.frames", "bench.store.scores", "bench.store.verdicts", "bench.selector_model"):
+        importlib.import_module(module)
+    for registry in (selectors, backbones, benchmarks):
+        registry.names()  # imports their modules, plugins' included: the folders they keep are declared at import
     return Path(cache_dir or default_root())
 
 
@@ -81,7 +89,7 @@ def info(cache_dir: Path | None, exact: bool) -> None:
     """
     import shutil
 
-    from bench.cache import KINDS, scan
+    from bench.store.prune import label, scan
 
     root = _root(cache_dir)
     show = str if exact else human
@@ -92,7 +100,7 @@ def info(cache_dir: Path | None, exact: bool) -> None:
     click.echo(f"cache dir {root} ({show(shutil.disk_usage(root).free)} free on its filesystem)")
     click.echo(f"{'kind':30s} {'entries':>8s} {'size':>16s}")
     for usage in found.kinds:
-        click.echo(f"{KINDS.get(usage.kind, usage.kind or 'other files'):30s} {usage.entries:8d} {show(usage.bytes):>16s}")
+        click.echo(f"{label(usage.kind):30s} {usage.entries:8d} {show(usage.bytes):>16s}")
     click.echo(f"{'total':30s} {len(found.entries):8d} {show(found.total):>16s}")
 
 
@@ -106,7 +114,7 @@ def prune_command(cache_dir: Path | None, max_bytes: int | None, older_than: flo
     """Remove cache entries, least recently used first, never one a running process holds.
 
     An entry's last use is when a process last loaded it; for files no loader stamps
-    (verdicts), their last access or write. Entries a running process holds (frames or scores
+    (generated videos), their last access or write. Entries a running process holds (frames or scores
     it has mapped) are kept and counted; generated data (needle videos) is never removed: a
     run reads those by path.
 
@@ -115,7 +123,7 @@ def prune_command(cache_dir: Path | None, max_bytes: int | None, older_than: flo
       bench cache prune --max-size 50GB
       bench cache prune --older-than 30d --dry-run
     """
-    from bench.cache import KINDS, prune
+    from bench.store.prune import label, prune
 
     if max_bytes is None and older_than is None:
         raise click.UsageError("say what to remove: --max-size (e.g. 50GB), --older-than (e.g. 30d), or both")
@@ -132,7 +140,7 @@ def prune_command(cache_dir: Path | None, max_bytes: int | None, older_than: flo
     click.echo(f"{verb} {entries(len(pruned.removed))}, {human(freed)}, least recently used first, from {root}")
     for kind in sorted({e.kind for e in pruned.removed}):
         mine = [e for e in pruned.removed if e.kind == kind]
-        click.echo(f"  {KINDS.get(kind, kind):30s} {len(mine):8d} {human(sum(e.bytes for e in mine)):>10s}")
+        click.echo(f"  {label(kind):30s} {len(mine):8d} {human(sum(e.bytes for e in mine)):>10s}")
     if listing:
         for entry in pruned.removed:
             used = datetime.fromtimestamp(entry.last_used).isoformat(timespec="seconds")

@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from bench.commands import LAYOUT, grid_options, read_results, run_grid, setup_logging, show_table
+from bench.commands._options import LAYOUT, grid_options
+from bench.commands._output import read_results, setup_logging, show_table
+from bench.commands.run import run_grid
 
 SELECTORS, FRAMES = ("uniform", "oracle"), (4, 8, 16)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, RichReporter, err, options, setup_logging, words
+from bench.commands._options import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, options, words
+from bench.commands._output import RichReporter, err, setup_logging
 
 
 @click.command("labels")
@@ -26,9 +27,9 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
     Example:
       bench labels --dataset needle:split=train --spatial spatial:scorer=probe --temporal temporal:captioner=probe --out labels.jsonl
     """
-    from bench.cache import default_root
+    from bench.store import default_root
     from bench.datafiles import DataError
-    from bench.grid import default_workers
+    from bench.grid.config import default_workers
     from bench.labels import make_labels
     from bench.records import DataOptions
     from bench.registry import RegistryError, benchmarks

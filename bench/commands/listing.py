@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench.commands import out
+from bench.commands._output import out
 
 
 @click.command("list")

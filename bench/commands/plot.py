@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import read_results, setup_logging
+from bench.commands._output import read_results, setup_logging
 from bench.commands.table import filter_options
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from bench.commands import RESAMPLES, SEED, BadInput, err, setup_logging, show_table
+from bench.commands._options import RESAMPLES, SEED, BadInput
+from bench.commands._output import err, setup_logging, show_table
 
 _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 
 
 @click.command("report")
-@click.option("--baseline", type=_DIR, required=True, help="Results dir of the reference run (e.g. the committed benchmarks/baseline).")
+@click.option("--baseline", type=_DIR, required=True, help="Results dir of the reference run (e.g. the committed baseline).")
 @click.option("--current", type=_DIR, required=True, help="Results dir of the run to check.")
 @click.option("--threshold", default=1.0, show_default=True, help="Points of accuracy a cell may drop before it can count as a regression.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("report"), show_default=True, help="Where report.md, report.html and the PNGs go.")
@@ -29,7 +30,7 @@ def command(baseline: Path, current: Path, threshold: float, out: Path, resample
 
     \b
     Example:
-      bench report --baseline benchmarks/baseline --current results --out report
+      bench report --baseline baseline --current results --out report
     """
     from bench.analysis import report as reports
     from bench.analysis.cells import TableError

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, RESULTS_DIR, VERBOSE, BadInput, err, setup_logging, words
+from bench.commands._options import CACHE_DIR, RESULTS_DIR, VERBOSE, BadInput, words
+from bench.commands._output import err, setup_logging
 
 
 @click.command("rescore")
@@ -32,7 +33,7 @@ def command(results_dir: Path, cache_dir: Path | None, datasets: tuple[str, ...]
     Example:
       bench rescore --results-dir results --dataset nextqa,activitynet-qa
     """
-    from bench.cache import default_root
+    from bench.store import default_root
     from bench.registry import RegistryError
     from bench.rescore import rescore
     from bench.results import ResultsBusy, ResultsError

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from bench.commands import DATA_ROOT, EXECUTOR, GPUS_PER_MODEL, LIMIT, RAY_ADDRESS, grid_options, ints, run_grid, setup_logging, shard, words
+from bench.commands._options import DATA_ROOT, EXECUTOR, GPUS_PER_MODEL, LIMIT, RAY_ADDRESS, BadInput, grid_options, ints, shard, words
+from bench.commands._output import RichReporter, err, setup_logging
 
 
 @click.command("run")
@@ -37,3 +38,36 @@ def command(verbose: bool, **kwargs) -> None:
     setup_logging(verbose)
     summary = run_grid(**kwargs)
     sys.exit(1 if summary.errors else 0)
+
+
+def run_grid(**kwargs):
+    """Run a grid from command options; unknown names become usage errors (exit 2)."""
+    from bench.store import default_root
+    from bench.datafiles import DataError
+    from bench.registry import RegistryError
+    from bench.results import ResultsBusy, ResultsConflict, ResultsError
+    from bench.grid.config import default_workers
+    from bench.runner import RunConfig, run
+
+    kwargs["cache_dir"] = kwargs["cache_dir"] or default_root()
+    kwargs["workers"] = default_workers() if kwargs["workers"] is None else kwargs["workers"]
+    if kwargs.get("executor", "local") == "local" and (kwargs.get("ray_address") or kwargs.get("gpus_per_model") is not None):
+        raise click.UsageError("--ray-address and --gpus-per-model go with --executor ray: add --executor ray, or leave them out")
+    too_many = [k for k in kwargs["frames"] if k > kwargs["candidates"]]
+    if too_many:
+        raise click.BadParameter(f"k={too_many[0]} is more than --candidates {kwargs['candidates']}: pick at most N frames, or raise --candidates", param_hint="--frames")
+    try:
+        summary = run(RunConfig(**kwargs), RichReporter())
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (DataError, ResultsBusy, ResultsConflict) as exc:  # the message names the file, and record and field where there is one
+        raise BadInput(str(exc)) from None
+    except ResultsError as exc:  # a full or read-only results dir: the message names the path
+        raise click.ClickException(str(exc)) from None
+    err.print(
+        f"run {summary.run_id}: {summary.written} rows written ({summary.errors} errors), {summary.skipped} already done; "
+        f"videos decoded {summary.decoded}, from cache {summary.cached}; samples scored {summary.scored}"
+    )
+    for example in summary.error_examples:
+        err.print(f"  [red]error[/red] {example}")
+    return summary

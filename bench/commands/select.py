@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, RichReporter, err, ints, options, setup_logging, words
+from bench.commands._options import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DECODER, DEVICE, FRAME_SIZE, LIMIT, SEED, SEEK, VERBOSE, WORKERS, BadInput, ints, options, words
+from bench.commands._output import RichReporter, err, setup_logging
 
 
 @click.command("select")
@@ -29,7 +30,7 @@ def command(datasets, selectors, frames, out, verbose, **kwargs) -> None:
       bench select --dataset needle --selector uniform,clip --frames 8 --out selections.jsonl
     """
     from bench.datafiles import DataError
-    from bench.grid import default_workers
+    from bench.grid.config import default_workers
     from bench.registry import RegistryError
     from bench.selections import SelectionsError, select_dataset
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, SEED, VERBOSE, options, setup_logging
+from bench.commands._options import CACHE_DIR, CACHE_FORMAT, CANDIDATES, DATA_ROOT, DEVICE, FRAME_SIZE, SEED, VERBOSE, options
+from bench.commands._output import setup_logging
 
 
 @click.command("show")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import RESULTS_DIR, err, read_results
+from bench.commands._options import RESULTS_DIR
+from bench.commands._output import err, read_results
 
 
 @click.command("submission")

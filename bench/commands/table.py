@@ -7,7 +7,8 @@ from typing import Callable
 
 import click
 
-from bench.commands import LAYOUT, RESAMPLES, RESULTS_DIR, SEED, ints, read_results, setup_logging, show_table, words
+from bench.commands._options import LAYOUT, RESAMPLES, RESULTS_DIR, SEED, ints, words
+from bench.commands._output import read_results, setup_logging, show_table
 
 
 def filter_options(command: Callable) -> Callable:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bench.commands import CACHE_DIR, DEVICE, SEED, VERBOSE, err, options, setup_logging
+from bench.commands._options import CACHE_DIR, DEVICE, SEED, VERBOSE, options
+from bench.commands._output import err, setup_logging
 from bench.selector_model.config import SelectorConfig
 
 
@@ -43,7 +44,7 @@ def command(verbose: bool, tokens: str, cache_dir: Path | None, **kwargs) -> Non
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bench.cache import default_root
+    from bench.store import default_root
     from bench.selector_model.train import TrainConfig, train
 
     setup_logging(verbose)

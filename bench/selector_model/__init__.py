@@ -2,3 +2,7 @@
 checkpoints (checkpoint.py) and the two-stage training (train.py). `bench.selectors.trained`
 serves a checkpoint as a selector; `bench labels` makes the pseudo labels it trains on.
 """
+
+from bench.store import declare
+
+FEATURES = declare("selector_features", "selector features")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.cache import atomic_write_text
+from bench.store import atomic_write_text
 from bench.selector_model.config import SelectorConfig
 from bench.selector_model.model import build
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cache import ArrayStore, digest
 from bench.records import Candidates
+from bench.selector_model import FEATURES
+from bench.store import ArrayStore, digest
 
 FRAMES_PER_PASS = 32  # frames through the encoder at once
 MAX_QUESTION_TOKENS = 256
@@ -23,7 +24,7 @@ class FeatureCache:
     """Pooled visual tokens (N, tokens, width) per candidates, computed with a frozen encoder."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.store = ArrayStore(Path(cache_dir) / "selector_features")
+        self.store = ArrayStore(Path(cache_dir) / FEATURES)
         self._memory: dict[str, torch.Tensor] = {}
 
     def get(self, candidates: Candidates, model, processor, device: str) -> torch.Tensor:

@@ -29,8 +29,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench.frame_cache import FrameCache
-from bench.labels import LabelRecord, read_labels
+from bench.store.frames import FrameCache
+from bench.selector_model.labels import LabelRecord, read_labels
 from bench.options import with_options
 from bench.selector_model import checkpoint
 from bench.selector_model.config import SelectorConfig

@@ -16,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import ArrayStore, default_root, digest
 from bench.options import with_options
 from bench.records import Candidates, Query
+from bench.store import ArrayStore, declare, default_root, digest
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 SIZES = ("full", "tiny")
 TEXTS = ("question", "question+options")
 BATCH = 32  # candidates per forward pass of the image tower
+
+EMBEDDINGS = declare("embeddings", "embeddings")
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -40,7 +42,7 @@ class Embedder:
         if text not in TEXTS:
             raise ValueError(f"text must be one of {', '.join(TEXTS)}, not {text!r}")
         self.model_name, self.size, self.text_mode = model, size, text
-        self.store = ArrayStore(Path(cache_dir or default_root()) / "embeddings")
+        self.store = ArrayStore(Path(cache_dir or default_root()) / EMBEDDINGS)
         self._model = None
 
     @property

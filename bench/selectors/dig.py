@@ -6,7 +6,7 @@ uniform sampling. For a localized one, DINOv2 features of the frames pick repres
 (r-frames), an LMM gives each r-frame a relevance reward, and the rewards stretch the timeline
 into a "refined video" that is sampled uniformly.
 
-Here the text LLM is `llm=` through `bench.chat` (any OpenAI-compatible server at
+Here the text LLM is `llm=` through `bench.llm.chat` (any OpenAI-compatible server at
 `OPENAI_BASE_URL`; GPT-4o mini by default as for `temporal`, while DIG serves
 Qwen3-Next-80B-A3B with vLLM), asked again up to `retries` times when its reply names neither type, and
 its verdict is cached per question (with its options) and LLM under `<cache>/routes`. The
@@ -38,13 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import chat
-from bench.cache import ArrayStore, default_root, digest
+from bench.llm import chat
 from bench.options import with_options
 from bench.records import Candidates, Query
 from bench.registry import selectors
 from bench.selectors._embed import normalise
 from bench.selectors.spatial import frame_judge
+from bench.store import ArrayStore, declare, default_root, digest
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ Question: {question}
 
 Think briefly, then end your reply with one line: "Type: global" or "Type: localized"."""
 VERDICT = re.compile(r"\b(global|locali[sz]ed)\b", re.I)
+
+ROUTE_FOLDER = declare("routes", "routes (DIG)")
+DINOV2_FOLDER = declare("dinov2", "DINOv2 features (DIG)")
 
 
 class UnusableRoute(ValueError):
@@ -109,7 +112,7 @@ class Dig:
         self.judge = frame_judge(scorer, "frame_relevance", weights, size)
         self.llm, self.model_name, self.rframes, self.route, self.size, self.retries = llm, model, rframes, route, size, retries
         root = Path(cache_dir or default_root())
-        self.routes, self.features_store = ArrayStore(root / "routes"), ArrayStore(root / "dinov2")
+        self.routes, self.features_store = ArrayStore(root / ROUTE_FOLDER), ArrayStore(root / DINOV2_FOLDER)
         self.n_scored: int | None = None  # r-frames the last `score` call judged
         self._model = None
 

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench.cache import digest
+from bench.store import digest
 from bench.records import Candidates, Query
 from bench.registry import selectors
 from bench.sampling import segment_centres

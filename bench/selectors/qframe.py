@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import digest
+from bench.store import digest
 from bench.records import Query
 from bench.registry import selectors
 from bench.selectors._embed import DEFAULT_MODEL

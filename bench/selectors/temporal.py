@@ -3,7 +3,7 @@
 Follows the seed paper (Hu et al., CVPR 2025): an M-LLM captions every candidate (the
 backbone named by `captioner=`, through its `caption` duty, or one behind a server with
 `captioner=openai:model=NAME:base_url=URL`), a text LLM (`llm=`, GPT-4o mini by default,
-reached through `bench.chat` at `OPENAI_BASE_URL`) reads the numbered captions
+reached through `bench.llm.chat` at `OPENAI_BASE_URL`) reads the numbered captions
 and the question and lists the most helpful frames; listed frames score 1, the rest 0.
 Captions do not depend on the question and are cached per video and captioner. Departures:
 the paper's prompts are unpublished; here each caption carries its time in seconds and the
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import chat
-from bench.cache import ArrayStore, default_root, digest
+from bench.llm import chat
 from bench.options import with_options
 from bench.records import Candidates, Query
 from bench.registry import selectors
 from bench.selectors.spatial import SERVER_SETTINGS, frame_judge
+from bench.store import ArrayStore, declare, default_root, digest
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ Question: {question}
 
 Which frames are the most helpful for answering the question? Reply with a JSON list of frame numbers only, for example [3, 17, 42]."""
 FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S)
+
+CAPTIONS = declare("captions", "captions")
 
 
 class UnusableReply(ValueError):
@@ -105,7 +107,7 @@ class Temporal:
         self.judge = frame_judge(captioner, "caption", weights, size, model=model, base_url=base_url, concurrency=concurrency,
                                  api_key_env=api_key_env, image_format=image_format)
         self.llm, self.retries = llm, retries
-        self.store = ArrayStore(Path(cache_dir or default_root()) / "captions")
+        self.store = ArrayStore(Path(cache_dir or default_root()) / CAPTIONS)
         self.dropped = 0  # entries dropped from replies so far
 
     def load(self, device: str) -> None:

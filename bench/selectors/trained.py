@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cache import default_root
+from bench.store import default_root
 from bench.records import Query
 from bench.registry import selectors
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cache import ArrayStore, atomic_write_text
+from bench.store import ArrayStore, atomic_write_text
 from bench.cli import main
 from bench.commands.cache import human, size
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 
 DAY = 86400
 
@@ -155,7 +155,7 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(four):
 HOLD = """
 import sys
 from pathlib import Path
-from bench.frame_cache import FrameCache
+from bench.store.frames import FrameCache
 candidates = FrameCache(Path(sys.argv[1])).candidates(Path(sys.argv[2]), 32, 64)
 assert candidates.cached
 print("holding", flush=True)
@@ -222,3 +222,20 @@ def test_sizes_read_as_bytes(text, expected):
 @pytest.mark.parametrize("n, text", [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (532_480, "532.5 kB"), (69_329_203_200, "69.3 GB")])
 def test_human_sizes(n, text):
     assert human(n) == text
+
+
+def test_a_kind_a_plugin_declares_is_listed_by_its_name_and_pruned(tmp_path):
+    cache = tmp_path / "cache"
+    plugin = tmp_path / "my_store.py"
+    plugin.write_text(
+        "from bench.store import ArrayStore, declare\n"
+        "FOLDER = declare('optical_flow', 'optical flow (my plugin)')\n"
+        f"ArrayStore({str(cache)!r} + '/' + FOLDER).save('f1', {{'flow': __import__('numpy').zeros((8, 2), 'float32')}}, {{}})\n"
+    )
+    result = CliRunner().invoke(main, ["--plugin", str(plugin), "cache", "info", "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    rows = {line[:30].strip(): line[30:].split() for line in result.output.splitlines()[2:]}
+    assert rows["optical flow (my plugin)"][0] == "1"
+    pruned = CliRunner().invoke(main, ["--plugin", str(plugin), "cache", "prune", "--max-size", "0", "--cache-dir", str(cache)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "optical flow (my plugin)" in pruned.output and not list((cache / "optical_flow").rglob("*.npy"))

@@ -23,13 +23,13 @@ import av
 import numpy as np
 import pytest
 
-from bench.cache import ArrayStore
-from bench.frame_cache import FrameCache
+from bench.store import ArrayStore
+from bench.store.frames import FrameCache
 from bench.records import DataOptions
 from bench.registry import benchmarks
 from bench.results import read_all
 from bench.runner import run
-from bench.score_cache import score_key
+from bench.store.scores import score_key
 from bench.video import decode
 from tests.faults.conftest import needle_video, small_config
 

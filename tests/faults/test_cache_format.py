@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cache import digest, file_key
+from bench.store import digest, file_key
 from bench.cli import main
-from bench.frame_cache import CacheFormat, FrameCache, SpaceNeed, parse_cache_format, space_warning
+from bench.store.frames import CacheFormat, FrameCache, SpaceNeed, parse_cache_format, space_warning
 from bench.results import read_all
 from bench.runner import run
 from bench.video import FORMAT, decode

@@ -153,7 +153,7 @@ def test_decord_failing_mid_decode_warns_once_then_pyav_names_the_damage(cache, 
     rows = _rows(tmp_path / "results")
     assert rows.error[1].startswith(f"video: {video}: undecodable near pts")
     # one line from the decoder falling back, one from the decode phase recording the error row
-    assert [r.name for r in caplog.records] == ["bench.video", "bench.decoding"]
+    assert [r.name for r in caplog.records] == ["bench.video", "bench.grid.decoding"]
     fallback = caplog.records[0].getMessage()
     assert fallback.startswith(f"decord failed on {video} (") and fallback.endswith("); decoding with PyAV")
     assert "\n" not in fallback
