@@ -31,6 +31,10 @@ from bench.store import atomic_write_text
 from bench.store.scores import score_store
 
 
+class LabelsError(Exception):
+    """The labels file cannot be written; the message names it."""
+
+
 @dataclass(frozen=True, slots=True)
 class LabelSummary:
     written: int
@@ -48,6 +52,11 @@ def make_labels(
         raise ValueError("give --spatial, --temporal or both")
     reporter = reporter or Reporter()
     out = Path(out)
+    try:  # before any model loads: a folder that cannot be written is the user's to fix
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lines_path(out).open("a").close()
+    except OSError as exc:
+        raise LabelsError(f"{lines_path(out)}: cannot write there ({exc.strerror or exc}); write to another --out") from None
     done = {(r.dataset, r.sample_id) for r in read_labels(out)}
     _drop_partial_line(lines_path(out))
     todo = [s for s in samples if (s.dataset, s.sample_id) not in done]

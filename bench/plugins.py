@@ -66,6 +66,8 @@ def load_all(paths: Iterable[Path | str] = ()) -> list[str]:
             module = ep.load()
         except Exception as exc:  # anything a plugin raises means it is not usable
             raise PluginError(f"plugin {where}: {_explain(exc)}") from exc
+        except SystemExit as exc:
+            raise PluginError(f"plugin {where}: it called sys.exit({exc.code!r}) while being imported") from None
         _loaded[f"entry point {ep.name}"] = getattr(module, "__name__", ep.value)
         imported.append(_loaded[f"entry point {ep.name}"])
     for file in fresh_files:
@@ -100,7 +102,10 @@ def load_file(path: Path) -> str:
     except Exception as exc:  # anything a plugin raises means it is not usable
         del sys.modules[name]
         raise PluginError(f"plugin {path}: {_explain(exc)}") from exc
-    except BaseException:  # Ctrl-C, or a plugin that calls sys.exit
+    except SystemExit as exc:  # exit 0 would pass for a run that did its work
+        del sys.modules[name]
+        raise PluginError(f"plugin {path}: it called sys.exit({exc.code!r}) while being imported; a plugin only defines and registers") from None
+    except BaseException:  # Ctrl-C
         del sys.modules[name]
         raise
     _loaded[key] = name

@@ -102,7 +102,7 @@ def rescore(results_dir: Path, cache_dir: Path, datasets: tuple[str, ...] = (), 
             used instead of the values in the rows' dataset specs.
     """
     update = _Rescorer(Path(cache_dir), datasets, dict(settings or {}))
-    paths = sorted(Path(results_dir).rglob("*.csv"))
+    paths = sorted(p for p in Path(results_dir).rglob("*.csv") if p.is_file())
     changed = 0
     for path in paths:
         update.path = path

@@ -35,6 +35,9 @@ from bench.records import COLUMNS, Row
 
 log = logging.getLogger(__name__)
 
+# csv's default field limit is 128 KB; a runaway generation writes megabytes, and every row a run writes must read back
+csv.field_size_limit(2**31 - 1)
+
 _TYPES = {  # column -> (dtype read_all gives it, what its values must be)
     **dict.fromkeys(("correct", "parse_ok"), ("boolean", "a boolean (true/false, 1/0, yes/no)")),
     **dict.fromkeys(("frames", "candidates", "n_visual_tokens", "frame_size", "prompt_tokens", "completion_tokens", "n_scored"), ("Int64", "an integer")),
@@ -363,7 +366,8 @@ def read_all(results_dir: Path) -> pd.DataFrame:
     ResultsError naming file, line and column for a value its column cannot hold.
     """
     frames = []
-    for path in sorted(Path(results_dir).rglob("*.csv")):
+    # files only: a dataset folder may end in .csv itself (`jsonl:path=x.csv` gives `jsonl+path=x.csv/`)
+    for path in sorted(p for p in Path(results_dir).rglob("*.csv") if p.is_file()):
         records = read_records(path)
         _note(path, records)
         if records.rows and "sample_id" in records.header:

@@ -68,8 +68,11 @@ class SelectionFile:
         self.lines_path = path if path.suffix == ".jsonl" else path.with_suffix(".partial.jsonl")
         self.written = self.errors = 0
         self.examples: list[str] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock(path)
+        except OSError as exc:  # a read-only or missing folder, no permission
+            raise SelectionsError(f"{path}: cannot write there ({exc.strerror or exc}); write to another --out") from None
         try:
             kept, repaired = self._existing()
             self.done = {_selection(line) for line in kept}

@@ -151,3 +151,40 @@ def test_needle_scores_the_probe_replies_with_the_same_parser():
     assert needle.score(sample, "C. blue").correct is True
     assert needle.score(sample, "B. green").correct is False
     assert needle.score(sample, "I did not see any shape.").parse_ok is False
+
+
+COOKING = ("The man is cooking pasta", "A car", "He walked away.", "the woman reads a book", "nothing happens")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    # a hedge that settles on one letter
+    ("Either B or D, but most likely D.", "D"), ("It could be A or C; most likely C", "C"), ("B or E, probably E.", "E"),
+    ("Hard to say between A and B. I'd say B.", "B"), ("I'm leaning towards D.", "D"), ("More likely A than C? More likely A", "A"),
+    # a hedge that does not settle stays unparsed
+    ("Either B or D.", None), ("Probably B or D.", None), ("Most likely A or C, I cannot tell.", None),
+    # the whole reply is an option's text, with another article, case or end punctuation
+    ("A man is cooking pasta.", "A"), ("the man is cooking pasta", "A"), ("THE MAN IS COOKING PASTA!", "A"),
+    ("A car", "B"), ("a car.", "B"), ("The car", "B"), ("He walked away.", "C"), ("he walked away", "C"),
+    ("A woman reads a book.", "D"), ("Nothing happens.", "E"),
+    # neither the whole text nor the text as written: a description, not an answer
+    ("A man is cooking pasta in the kitchen while the woman watches.", None),
+    ("A car drives by.", "B"),  # the option as written, inside the reply: as before
+])
+def test_hedges_and_option_texts_read_as_a_person_would(reply, expected):
+    assert parse_choice(reply, COOKING) == expected
+
+
+EGO_KITCHEN = ("C is cooking a meal in the kitchen", "C is washing the dishes after dinner", "C is reading a recipe book",
+               "C is talking to a friend on the phone", "C is cleaning the kitchen counter")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("C is cooking a meal.", "A"),  # part of option A's text: A, not letter C
+    ("C is washing the dishes.", "B"), ("c is reading a recipe book", "C"),  # the letter C only because option C says so
+    ("C is cleaning.", "E"),
+    ("C is in the kitchen.", None),  # part of no option's text as said: unparsed, never letter C
+    ("C is talking.", "D"), ("C is", None),  # part of every option: no guess
+    ("C is cooking a meal, so the answer is B.", "B"),  # an explicit phrase still wins
+])
+def test_egoschema_reads_a_sentence_about_the_wearer_by_the_option_it_belongs_to(reply, expected):
+    assert benchmarks.build("egoschema").parse(reply, _sample(options=EGO_KITCHEN)) == expected

@@ -1,6 +1,8 @@
 """The needle world: generation, the probe backbone, and what the geometry predicts for uniform."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -98,3 +100,15 @@ def test_oracle_answers_everything_and_uniform_rises_with_k(geometry_results):
     accuracy = geometry_results.groupby(["selector", "frames"]).correct.mean()
     assert (accuracy["oracle"] == 1.0).all()
     assert accuracy["uniform", 4] < accuracy["uniform", 8] < accuracy["uniform", 16] < 1.0
+
+
+def test_the_same_seed_writes_the_same_bytes_in_any_process_on_any_number_of_cores(tmp_path):
+    # one process may use every core, the other is held to one: x264 left to pick its thread count encoded them differently
+    code = ("import hashlib, os, sys\nfrom pathlib import Path\n"
+            "if sys.argv[2] == 'one-core': os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "from bench.records import DataOptions\nfrom bench.registry import benchmarks\n"
+            "samples = benchmarks.build('needle').load(DataOptions(cache_dir=Path(sys.argv[1]), limit=3))\n"
+            "print(' '.join(hashlib.sha256(s.videos[0].read_bytes()).hexdigest() for s in samples))\n")
+    hashes = [subprocess.run([sys.executable, "-c", code, str(tmp_path / how), how], capture_output=True, text=True, check=True, timeout=300).stdout.split()
+              for how in ("all-cores", "one-core")]
+    assert len(hashes[0]) == 3 and hashes[0] == hashes[1]

@@ -5,10 +5,15 @@ order, and stops at the first step that finds anything:
 1. a bare letter: "b", "(B)", "B.", "**B**";
 2. a letter that opens the reply: "B) text", "B. text", "B: text", "b) text";
 3. an explicit phrase: "Answer: B", "The answer is (B)", "option C", "Best option: D";
-4. a letter the reply chooses or calls right: "Among A, B, C, D, I choose C", "Not A, it's B",
-   "B is correct, while A, C and D are not", "(D) is the best";
+4. a letter the reply chooses, settles on or calls right: "Among A, B, C, D, I choose C",
+   "Not A, it's B", "Either B or D, but most likely D", "B is correct, while A, C and D are
+   not", "(D) is the best";
 5. a bracketed letter anywhere: "... (C) ...";
-6. the text of exactly one option ("the blue door" for B);
+6. the text of exactly one option: the whole reply is that text, whatever its case, leading
+   article and end punctuation ("A man is cooking pasta." for "The man is cooking pasta"), or
+   the reply contains it as written ("the blue door" for B); a reply about a person (below)
+   that is part of exactly one option's text ("C is cooking a meal." for "C is cooking a meal
+   in the kitchen") names that option;
 7. a capital standing alone: "I think it's B".
 A step that finds two different letters ("(A) or (B)", "A and C are both plausible") makes
 the reply unparsed rather than picking one. No step reads a word's first letter ("Based on
@@ -52,6 +57,8 @@ _STEPS = (
     r"|(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?([a-z])(?=[.)\]]|\s*$)",
     rf"(?i:\bI(?:['’]d|\s+would|\s+will)?\s+(?:choose|pick|select|go\s+with))\s+(?i:option\s+)?{_LETTER}{_NOT_LISTED}"
     rf"|(?i:\bit(?:['’]s|\s+is|\s+must\s+be))\s+(?i:option\s+)?{_LETTER}{_NOT_LISTED}"
+    # a hedge that settles: "Either B or D, but most likely D"
+    rf"|(?i:\b(?:most|more)\s+likely|\bprobably|\bI['’]d\s+say|\bleaning\s+towards?)\s+(?i:option\s+)?{_LETTER}{_NOT_LISTED}"
     # "B is correct", but not the last of a list ("A or B is correct")
     r"|(?<![A-Za-z'’(\[])(?<![A-Z)\]],\s)(?<![A-Z)\]]\sor\s)(?<![A-Z)\]]\sand\s)"
     r"[(\[]?([A-Z])[)\]]?\s+is\s+(?:the\s+)?(?:correct|right|best)\b",
@@ -60,6 +67,7 @@ _STEPS = (
 _ALONE = re.compile(r"(?<![A-Za-z'’])([A-Z])(?![A-Za-z'’])")
 _WORD_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\b)[a-z]")  # "A man", "I think"; not "A and C"
 _PERSON_AFTER = re.compile(r"\s+(?!(?:and|or|nor)\s+[(\[]?[A-Z](?![A-Za-z'’]))[a-z]")  # "C and the woman"; not "C and D"
+_PERSON_FIRST = re.compile(r"[A-Z]\s+[a-z]")  # "C is cooking a meal.": a person's name opens the reply
 _LISTED = re.compile(r"(?<![A-Za-z'’])[A-Z][)\]]?(?:\s*,|\s+(?:and|or|nor))\s+[(\[]?$")  # "A and " before a capital
 
 
@@ -78,9 +86,14 @@ def parse_choice(text: str, options: tuple[str, ...], people: str = "") -> str |
         found = {next(g for g in m.groups() if g).upper() for m in re.finditer(pattern, reply)} & valid
         if found:
             return found.pop() if len(found) == 1 else None
-    named = _options_named(reply, options)
+    named = _options_equal(reply, options) or _options_named(reply, options)
     if named:
         return LETTERS[named[0]] if len(named) == 1 else None
+    if people and reply[0] in people and _PERSON_FIRST.match(reply):
+        # about the person, not a letter: part of exactly one option's text names that option
+        inside = [i for i, option in enumerate(options) if _plain(reply) in _plain(option)]
+        if len(inside) == 1:
+            return LETTERS[inside[0]]
     alone = {m.group(1) for m in _ALONE.finditer(reply) if not _is_word(reply, m, people)} & valid
     return alone.pop() if len(alone) == 1 else None
 
@@ -91,6 +104,18 @@ def _is_word(reply: str, match: re.Match, people: str) -> bool:
     if letter in "AI" and _WORD_AFTER.match(reply, end):
         return True
     return letter in people and bool(_PERSON_AFTER.match(reply, end)) and not _LISTED.search(reply, 0, match.start())
+
+
+def _plain(text: str) -> str:
+    """Lower case, no leading article, no end punctuation, single spaces: what two spellings of one sentence share."""
+    words = re.sub(r"[\s.!?;:,]+$", "", text.strip().lower()).split()
+    return " ".join(words[1:] if words[:1] in (["a"], ["an"], ["the"]) else words)
+
+
+def _options_equal(reply: str, options: tuple[str, ...]) -> list[int]:
+    """Indices of the options the whole reply is, in plain form (see `_plain`)."""
+    said = _plain(reply)
+    return [i for i, option in enumerate(options) if said and _plain(option) == said]
 
 
 def _options_named(reply: str, options: tuple[str, ...]) -> list[int]:

@@ -97,7 +97,8 @@ def write_video(path: Path, rng: np.random.Generator) -> dict:
         with av.open(tmp, "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=FPS)
             stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-            stream.options = {"preset": "veryfast", "crf": "20", "g": str(8 * FPS)}
+            # one encoder thread: x264 picks its thread count from the cores it may use, and the count changes the bytes
+            stream.options = {"preset": "veryfast", "crf": "20", "g": str(8 * FPS), "threads": "1"}
             for i in range(n_frames):
                 grey = texture[:, i : i + WIDTH]
                 image = np.repeat(grey[:, :, None], 3, axis=2)

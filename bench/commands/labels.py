@@ -30,7 +30,7 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
     from bench.store import default_root
     from bench.datafiles import DataError
     from bench.grid.config import default_workers
-    from bench.labels import make_labels
+    from bench.labels import LabelsError, make_labels
     from bench.records import DataOptions
     from bench.registry import RegistryError, benchmarks
     from bench.timing import resolve_device
@@ -50,7 +50,7 @@ def command(datasets, manifest, spatial, temporal, out, candidates, limit, data_
                               default_workers() if workers is None else workers)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from None
-    except DataError as exc:
+    except (DataError, LabelsError) as exc:  # the message names the file
         raise BadInput(str(exc)) from None
     err.print(f"labels: {summary.written} written, {summary.skipped} already in {out}, {len(summary.errors)} failed")
     for line in summary.errors[:5]:

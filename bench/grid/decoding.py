@@ -65,7 +65,8 @@ def decode_into_cache(how: Decoding, videos: Videos, threads: int | None = None,
     try:
         return Decoded(how.candidates(frames or FrameCache(how.cache_dir, how.cache_format), videos, threads).cached, unwritable=unwritable(how.cache_dir))
     except Exception as exc:  # a video that cannot be read is an error row, not a crash
-        return Decoded(False, f"video: {exc}", "" if isinstance(exc, VideoError) else traceback.format_exc(), unwritable(how.cache_dir))
+        # a file the OS will not read (a folder, no permission) is as plain a bad video as a VideoError: one line, no traceback
+        return Decoded(False, f"video: {exc}", "" if isinstance(exc, (VideoError, OSError)) else traceback.format_exc(), unwritable(how.cache_dir))
 
 
 class Tally:

@@ -36,7 +36,14 @@ def ask(benchmark, backbone, sample: Sample, candidates: Candidates, selected: n
     reset_peak(device)
     with timed(device) as took:
         reply = backbone.answer(candidates.frames[selected], prompt, benchmark.max_new_tokens)
+    if not isinstance(reply, Reply) or not isinstance(reply.text, str):  # a plugin's mistake is this row's error, not the grid's end
+        raise TypeError(f"{backbone.spec}.answer returned {_shown(reply)}, not a Reply whose text is a str")
     return Asked(reply, took[0], peak_mb(device))
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(slots=True)

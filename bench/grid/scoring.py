@@ -29,7 +29,7 @@ from bench.records import Candidates, Sample
 from bench.selectors import query_for
 from bench.selectors.choose import choose
 from bench.store.arrays import ArrayStore
-from bench.store.scores import Scores, cached, save
+from bench.store.scores import Scores, cached, save, score_key
 from bench.timing import timed
 
 log = logging.getLogger(__name__)
@@ -49,17 +49,46 @@ class Chosen:
 
 
 class Scorer:
-    """One selector spec at work (`scorer`: the canonical spec without `pick`): its model, loaded on first need, and its score store."""
+    """One selector spec at work (`scorer`: the canonical spec without `pick`): its model, loaded on first need, and its score store.
+
+    Scores it has read or made are also kept in memory (N floats a sample), so an entry that
+    `bench cache prune` removes while this process still picks from it costs nothing, and one
+    that is gone before it was read is scored again: never a missing score.
+    """
 
     def __init__(self, selector, scorer: str, store: ArrayStore, device: str) -> None:
         self.selector, self.scorer, self.store, self.device = selector, scorer, store, device
         self.model = Lazy(selector, device)
+        self._kept: dict[str, Scores] = {}
 
     def scores(self, cands: Candidates, sample: Sample) -> Scores:
-        """The stored scores, else scored now (loading the model) and stored; raises LoadError, or what scoring raised."""
+        """The kept or stored scores, else scored now (loading the model) and stored; raises LoadError, or what scoring raised."""
+        key = score_key(self.scorer, cands, sample)
+        if key not in self._kept:
+            self._kept[key] = self._stored(cands, sample) or self._score(cands, sample)
+        return self._kept[key]
+
+    def missing(self, cands: Candidates, sample: Sample) -> tuple[str, bool]:
+        """Score one sample unless its scores are kept or stored: (its error or "", whether it was scored now)."""
+        key = score_key(self.scorer, cands, sample)
+        if key not in self._kept and (stored := self._stored(cands, sample)) is not None:
+            self._kept[key] = stored
+        if key in self._kept:
+            return "", False
+        try:
+            self.scores(cands, sample)
+        except LoadError as exc:
+            return str(exc), False
+        except Exception as exc:  # one sample's failure is recorded; the others go on
+            log.warning("%s on %s %s failed", self.scorer, sample.dataset, sample.sample_id, exc_info=True)
+            return f"select: {type(exc).__name__}: {exc}", False
+        return "", True
+
+    def _stored(self, cands: Candidates, sample: Sample) -> Scores | None:
         hit = cached(self.store, self.scorer, cands, sample)
-        if hit is not None:
-            return hit
+        return None if hit is None else Scores(np.array(hit.values), hit.seconds, hit.n_scored)  # a copy, not a map of a file prune may remove
+
+    def _score(self, cands: Candidates, sample: Sample) -> Scores:
         if self.model.ready():
             raise LoadError(self.model.error)
         query = query_for(self.selector, cands, sample)
@@ -70,19 +99,6 @@ class Scorer:
         scored = Scores(values, took[0], n_scored(self.selector, len(values)))
         save(self.store, self.scorer, cands, sample, scored)
         return scored
-
-    def missing(self, cands: Candidates, sample: Sample) -> tuple[str, bool]:
-        """Score one sample unless its scores are stored: (its error or "", whether it was scored now)."""
-        if cached(self.store, self.scorer, cands, sample) is not None:
-            return "", False
-        try:
-            self.scores(cands, sample)
-        except LoadError as exc:
-            return str(exc), False
-        except Exception as exc:  # one sample's failure is recorded; the others go on
-            log.warning("%s on %s %s failed", self.scorer, sample.dataset, sample.sample_id, exc_info=True)
-            return f"select: {type(exc).__name__}: {exc}", False
-        return "", True
 
     def choose(self, pick: str, k: int, cands: Candidates, sample: Sample) -> Chosen:
         """The k candidates `pick` keeps from this sample's scores (stored, else scored now)."""

@@ -8,7 +8,9 @@ parts are random, so its checkpoint holds every weight.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -53,3 +55,36 @@ def load(directory: Path, device: str = "cpu"):
     if missing_trained:
         raise ValueError(f"{directory}/model.safetensors lacks trained weights: {missing_trained[:5]}")
     return model.to(device).eval(), tokenizer, processor
+
+
+# A training checkpoint is a directory whose state.json is written last. A save writes a whole
+# new one beside the current one, then swaps; these are the names, newest first.
+TRAINING = ("checkpoint.new", "checkpoint", "checkpoint.old")
+
+
+def newest(out: Path) -> Path | None:
+    """The newest whole training checkpoint under `out`, or None: a kill at any step of `swap_in` leaves one."""
+    for name in TRAINING:
+        if (Path(out) / name / "state.json").exists():
+            return Path(out) / name
+    return None
+
+
+def swap_in(out: Path, write: Callable[[Path], None]) -> None:
+    """Make `<out>/checkpoint` what `write(directory)` writes (state.json last), never leaving `out` without a whole one.
+
+    Leftovers of a save that was killed are settled first: the newest whole checkpoint becomes
+    `checkpoint` and the others go, so the renames below always find their targets free.
+    """
+    final, new, old = (Path(out) / name for name in ("checkpoint", "checkpoint.new", "checkpoint.old"))
+    best = newest(out)
+    if best is not None and best != final:
+        shutil.rmtree(final, ignore_errors=True)
+        best.rename(final)
+    shutil.rmtree(new, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    write(new)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -36,6 +35,7 @@ from bench.selector_model import checkpoint
 from bench.selector_model.config import SelectorConfig
 from bench.selector_model.features import FeatureCache, question_batch
 from bench.selector_model.model import build
+from bench.store import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -211,10 +211,8 @@ def _resume(cfg: TrainConfig, model) -> dict | None:
     """Load `<out>/checkpoint` into `model` when there is one; returns where it stopped, or None."""
     from safetensors.torch import load_file
 
-    directory = Path(cfg.out) / "checkpoint"
-    if not directory.exists() and (directory.parent / "checkpoint.old").exists():
-        directory = directory.parent / "checkpoint.old"  # killed between the two renames of a save
-    if not (directory / "state.json").exists():
+    directory = checkpoint.newest(Path(cfg.out))
+    if directory is None:
         return None
     state = json.loads((directory / "state.json").read_text())
     differs = [k for k, v in _identity(cfg).items() if state["train"].get(k) != v]
@@ -234,13 +232,10 @@ def _save_checkpoint(accelerator, model, optimizer, scheduler, cfg: TrainConfig,
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    # write a whole new checkpoint beside the old one, then swap, so a kill never mixes the two
-    final, new, old = (Path(cfg.out) / name for name in ("checkpoint", "checkpoint.new", "checkpoint.old"))
-    shutil.rmtree(new, ignore_errors=True)
-    checkpoint.save(model, new)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, new / "optimizer.pt")
-    (new / "state.json").write_text(json.dumps({"position": position, "train": _identity(cfg)}, indent=1))
-    if final.exists():
-        final.rename(old)
-    new.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+
+    def write(directory: Path) -> None:
+        checkpoint.save(model, directory)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, directory / "optimizer.pt")
+        atomic_write_text(directory / "state.json", json.dumps({"position": position, "train": _identity(cfg)}, indent=1))
+
+    checkpoint.swap_in(Path(cfg.out), write)  # a kill at any step leaves a whole checkpoint to resume from
