@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
@@ -25,6 +26,9 @@ from typing import Any, Callable, Iterable, TypeVar
 T = TypeVar("T")
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".MP4")  # the order lmms-eval tries them in, and .MP4 last
+
+
+_INLINE_OPTION = re.compile(r"^\(([A-Z])\)\s*(.*)$")  # "(B) the blue door", an option on a line of its own
 
 
 class DataError(ValueError):
@@ -307,6 +311,20 @@ class Fields:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self._wrong(key, "a list of strings")
         return value
+
+    def with_options(self, key: str) -> tuple[str, tuple[str, ...]]:
+        """A question published with its options on lines of their own ("(A) text"): the question alone, and the option texts."""
+        lines = self.text(key).strip().splitlines()
+        first = next((i for i, line in enumerate(lines) if _INLINE_OPTION.match(line.strip())), None)
+        if first is None:
+            raise DataError(f"{self.where}: field {key!r} holds no options: no line starts with '(A)'")
+        texts = []
+        for i, line in enumerate(lines[first:]):
+            found = _INLINE_OPTION.match(line.strip())
+            if not found or found.group(1) != chr(ord("A") + i):
+                raise DataError(f"{self.where}: field {key!r} option line {i + 1} should start with '({chr(ord('A') + i)})', got {line!r:.60}")
+            texts.append(found.group(2).strip())
+        return "\n".join(lines[:first]).strip(), tuple(texts)
 
     def lettered(self, key: str) -> tuple[str, ...]:
         """A list of options published with their letters ("A. Apples.", "B. ..."): the texts without them."""

@@ -31,6 +31,7 @@ class Sample:
     domain: str = ""  # a further breakdown: Video-MME's domain, LongVideoBench's topic category
     category_group: str = ""  # NExT-QA's causal, temporal or descriptive (the group of its type code)
     sub_category: str = ""  # Video-MME's sub-category (30 of them, e.g. "Humanity & History")
+    evidence: tuple[tuple[float, float], ...] = ()  # seconds [start, end], ends included, where the answer can be seen; () when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class Row:
     completion_tokens: int | None = None  # remote backbones: tokens the server generated
     n_scored: int | None = None  # candidates the selector scored (N, fewer for focus and dig, 0 for uniform); None: not known
     cache_format: str = ""  # how the frame cache stored the candidates: "raw" or "jpeg:quality=Q"
+    evidence_hit: bool | None = None  # a selected frame's time lies in one of the sample's evidence intervals; None: it has none
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 csv.field_size_limit(2**31 - 1)
 
 _TYPES = {  # column -> (dtype read_all gives it, what its values must be)
-    **dict.fromkeys(("correct", "parse_ok"), ("boolean", "a boolean (true/false, 1/0, yes/no)")),
+    **dict.fromkeys(("correct", "parse_ok", "evidence_hit"), ("boolean", "a boolean (true/false, 1/0, yes/no)")),
     **dict.fromkeys(("frames", "candidates", "n_visual_tokens", "frame_size", "prompt_tokens", "completion_tokens", "n_scored"), ("Int64", "an integer")),
     **dict.fromkeys(("judge_score", "t_decode_s", "t_select_s", "t_answer_s", "peak_mem_mb", "t_preprocess_s"), ("float64", "a number")),
 }

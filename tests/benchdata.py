@@ -1,7 +1,7 @@
 """Data roots for the benchmark tests: the fixture annotations unpacked at different depths, and hub-shaped folders.
 
-`tests/fixtures/` holds real records of the five benchmarks in their published formats (see
-its README). A hub-shaped folder is what `datasets.load_dataset` reads for a Hugging Face id:
+`tests/fixtures/` holds real records of the five benchmarks in their published formats, and
+records written here in MLVU's and LVBench's (see its README). A hub-shaped folder is what `datasets.load_dataset` reads for a Hugging Face id:
 parquet files plus a README whose YAML names the configs and splits, so `hf=<folder>` runs the
 real hub code path offline.
 """
@@ -23,6 +23,8 @@ LAYOUT = {
     "egoschema": "EgoSchema",
     "longvideobench": "lvb",
     "videomme": "Video-MME/videomme",
+    "mlvu": "MVLU",  # holds MLVU/json/<n>_<task>.json, as the official download does
+    "lvbench": "LVBench/annotations",
 }
 EGOSCHEMA_SUBSET = {  # none of the preview questions is among the 500 public answers, so the tests answer three
     "001934bb-81bd-4cd8-a574-0472ef3f6678": 3,

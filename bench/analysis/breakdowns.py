@@ -7,7 +7,8 @@ grouped as the papers report them), `duration` (Video-MME short/medium/long, Lon
 column a declared breakdown reads; or any other column, as is. Rows of a dataset whose
 benchmark is no longer registered read `category` and `duration` (duration_group) as they
 are. Rows without a value (other benchmarks, CSVs written before the column existed) fall in
-no group. Groups print in the order their benchmarks declare (for several datasets, in the
+no group; a row whose column holds several values (a breakdown with a `separator`: an LVBench
+question of two types) falls in each of their groups, and once in "all". Groups print in the order their benchmarks declare (for several datasets, in the
 order of their names), then numbers by value, then words.
 """
 
@@ -21,14 +22,16 @@ from bench.benchmarks import facts
 
 
 def assign_groups(data: pd.DataFrame, by: str) -> pd.DataFrame:
-    """`data` with a `group` column: each row's group under `by`, as its benchmark declares; "" where the row has none."""
+    """`data` with a `group` column: the tuple of each row's groups under `by`, as its benchmark declares; () where it has none."""
     names = data["name"].to_numpy(dtype=object)
-    groups, columns = np.full(len(data), "", dtype=object), set()
+    groups, columns = np.empty(len(data), dtype=object), set()
+    groups.fill(())
     for name in sorted(set(names)):
         breakdown, mine = facts(name).breakdown(by), names == name
         columns.add(breakdown.column)
         if breakdown.column in data:
-            groups[mine] = breakdown.grouped(data.loc[mine, breakdown.column].fillna("").astype(str))
+            for i, found in zip(np.flatnonzero(mine), breakdown.grouped(data.loc[mine, breakdown.column].fillna("").astype(str))):
+                groups[i] = found  # one by one: numpy would spread a list of equal tuples into a 2-D array
     if not any(column in data for column in columns):
         declared = sorted({b for name in data["name"].unique() for b, _ in facts(name).breakdowns})
         takes = f"a breakdown their benchmarks declare ({', '.join(declared)})" if declared else "category, duration"
@@ -57,4 +60,9 @@ def order(group: str, named: tuple[str, ...] = ()) -> tuple:
 def groups_in(data: pd.DataFrame, by: str) -> list[str]:
     """The groups present in a frame that `assign_groups(data, by)` made, in print order."""
     named = named_order(data, by)
-    return sorted(set(data["group"]) - {""}, key=lambda group: order(group, named))
+    return sorted({g for groups in data["group"] for g in groups}, key=lambda group: order(group, named))
+
+
+def in_group(data: pd.DataFrame, group: str) -> pd.DataFrame:
+    """The rows of a frame that `assign_groups` made that fall in `group`."""
+    return data[[group in groups for groups in data["group"]]]

@@ -9,7 +9,9 @@ they read as raw. Accuracy is the share of correct rows among rows without an
 error; error rows (judge failures among them) are counted, never scored; unparsed replies
 count as wrong and are counted too. Rows judged by different judge models are never pooled.
 A (cell, sample) found in several rows counts once: the row without an error, else the one
-written last; how many were dropped is logged.
+written last; how many were dropped is logged. Rows of `--backbone none` (selection only, no
+prediction) answer nothing and are left out, except by `evidence`, which measures where the
+selected frames landed instead: the share of samples whose evidence a selected frame shows.
 
 What a dataset is comes from its benchmark (bench.benchmarks.facts, by the dataset's name):
 whether it is open-ended (a mean judge score beside accuracy, no McNemar test) and its
@@ -31,6 +33,7 @@ import pandas as pd
 
 from bench.analysis.stats import Change, paired_change
 from bench.benchmarks import facts
+from bench.grid.config import NO_BACKBONE
 
 PROTOCOL = ["candidates", "seek", "frame_size", "decoder", "cache_format"]  # how the candidates were made
 CELL = ["dataset", "backbone", "selector", "frames", *PROTOCOL]
@@ -38,7 +41,7 @@ _PROTOCOL_DEFAULT = {"candidates": 128, "seek": "exact", "frame_size": 336, "dec
 _PROTOCOL_NAME = {"candidates": "N", "seek": "seek", "frame_size": "size", "decoder": "decoder", "cache_format": "cache"}
 _DEFAULTS = {"category": "", "duration_group": "", "judge_model": "", "judge_score": np.nan, "parse_ok": pd.NA,
              "t_decode_s": np.nan, "t_select_s": np.nan, "t_answer_s": np.nan, "peak_mem_mb": np.nan, "candidates": 0,
-             "seek": "", "frame_size": 0, "decoder": "", "cache_format": "", "written_at": ""}  # 0: not recorded
+             "seek": "", "frame_size": 0, "decoder": "", "cache_format": "", "written_at": "", "evidence_hit": pd.NA}  # 0: not recorded
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +77,12 @@ class Timing:
         return float(np.nansum([self.decode, self.select, self.answer]))
 
 
-def prepare(data: pd.DataFrame) -> pd.DataFrame:
-    """Rows ready for tables: missing columns filled, one row per (cell, sample), the benchmarks' facts added, judges checked."""
-    data = data.copy()
+def prepare(data: pd.DataFrame, selection_only: bool = False) -> pd.DataFrame:
+    """Rows ready for tables: missing columns filled, one row per (cell, sample), the benchmarks' facts added, judges checked.
+
+    `selection_only` keeps the rows of `--backbone none`, for `evidence`.
+    """
+    data = data.copy() if selection_only else data[data["backbone"] != NO_BACKBONE].copy()
     for column, default in _DEFAULTS.items():
         if column not in data:
             data[column] = default
@@ -149,7 +155,8 @@ def is_open_ended(rows: pd.DataFrame) -> bool:
 def _category_groups(rows: pd.DataFrame) -> list[str]:
     """The group of each row under its benchmark's `--by category`."""
     breakdown = facts(rows["name"].iloc[0]).breakdown("category")
-    return breakdown.grouped(rows[breakdown.column].fillna("").astype(str) if breakdown.column in rows else [""] * len(rows))
+    values = rows[breakdown.column].fillna("").astype(str) if breakdown.column in rows else [""] * len(rows)
+    return [" / ".join(groups) for groups in breakdown.grouped(values)]  # a row of several categories is a stratum of its own
 
 
 METRICS: dict[str, Callable[[pd.DataFrame], list[str]] | None] = {  # one benchmark's rows -> the groups whose accuracies its metric averages
@@ -170,6 +177,19 @@ def _with_facts(data: pd.DataFrame) -> pd.DataFrame:
         if METRICS[declared.metric] is not None:
             stratum[mine] = [f"{name}: {group}" for group in METRICS[declared.metric](data[mine])]
     return data.assign(open_ended=open_ended, stratum=stratum)
+
+
+def evidence(data: pd.DataFrame) -> pd.DataFrame:
+    """Prepared rows whose sample has evidence, each scored by `evidence_hit`: where every table reads a verdict it reads the hit.
+
+    Rows with an error made no selection and are left out; the measure is a plain share
+    (no per-category mean), and never open-ended.
+    """
+    rows = data[data["evidence_hit"].notna() & (data["error"] == "")]
+    if rows.empty:
+        raise TableError("no row has evidence_hit: the evidence table needs a benchmark that declares evidence (needle, lvbench, "
+                         "jsonl with an `evidence` field)")
+    return rows.assign(correct=rows["evidence_hit"].astype(bool), parse_ok=True, judge_score=np.nan, open_ended=False, stratum="")
 
 
 def _verdicts(rows: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,10 @@
 - pool (appendix): rows candidate pool N -> k, a column per dataset.
 - variants (Tables 7-8): rows specs of one selector that differ in a parameter.
 
+With `measure="evidence"` every kind reads, instead of accuracy, the share of samples whose
+evidence interval holds a selected frame (`evidence_hit`), `--backbone none` rows included;
+changes against the baseline are paired as for accuracy.
+
 The baseline is `uniform` unless `compare` names another selector; at each k it is taken
 from its largest candidate pool made with the same seek mode, frame size, decoder and cache
 format. Cells of different protocols stay apart; a label names the protocol parts that differ
@@ -29,8 +33,8 @@ from typing import Callable
 import pandas as pd
 from tabulate import tabulate
 
-from bench.analysis.breakdowns import assign_groups, groups_in, order
-from bench.analysis.cells import CELL, PROTOCOL, TableError, accuracy_text, change_text, compare, flags_text, prepare, protocol_text, summarise, timing, varying
+from bench.analysis.breakdowns import assign_groups, groups_in, in_group, order
+from bench.analysis.cells import CELL, PROTOCOL, TableError, accuracy_text, change_text, compare, evidence, flags_text, prepare, protocol_text, summarise, timing, varying
 from bench.registry import RegistryError, Spec
 
 _LATEX = {"→": r"$\rightarrow$", "≥": r"$\geq$"}
@@ -55,6 +59,7 @@ class Options:
     by: str | None = None  # breakdown for grid and efficiency: category, duration or a column name
     resamples: int = 10_000
     seed: int = 0
+    measure: str = "accuracy"  # or "evidence": the hit rate of the selections on the samples' evidence (bench.analysis.cells.evidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +198,8 @@ def breakdown(data: pd.DataFrame, options: Options) -> pd.DataFrame:
     for (dataset, backbone, selector, k, *protocol), rows in data.groupby(CELL):
         base = None if selector == options.compare else _base(baselines, dataset, backbone, k, protocol)
         row = (dataset, backbone, _label(selector, protocol, shown), k)
-        for group, part in [*rows[rows["group"] != ""].groupby("group"), ("all", rows)]:
-            part_base = None if base is None else base if group == "all" else base[base["group"] == group]
+        for group, part in [*((g, in_group(rows, g)) for g in groups_in(rows, options.by)), ("all", rows)]:
+            part_base = None if base is None else base if group == "all" else in_group(base, group)
             entries.append(_Entry(row, group, _versus(part, part_base, options), (dataset, backbone, selector != options.compare, selector, k, *protocol), rank[group]))
     return _pivot(entries, ["dataset", "backbone", "selector", "frames"])
 
@@ -243,7 +248,7 @@ def efficiency(data: pd.DataFrame, options: Options) -> pd.DataFrame:
         s, t = summarise(rows), timing(rows)
         pool = str(k) if is_base and "candidates" not in shown else f"{protocol[0] or '?'}→{k}"
         line = {"frames": pool, "selector": _label(selector, protocol, shown, pool_shown=True)}
-        line |= {f"acc {g}": accuracy_text(summarise(rows[rows["group"] == g])) for g in groups}
+        line |= {f"acc {g}": accuracy_text(summarise(in_group(rows, g))) for g in groups}
         line["accuracy"] = accuracy_text(s) + flags_text(s)
         change = "" if is_base else f"no {options.compare}@{k}" if base is None else change_text(compare(base, rows, options.resamples, options.seed), summarise(base), s)
         line[f"vs {options.compare}"] = change
@@ -337,9 +342,11 @@ def build(kind: str, data: pd.DataFrame, filters: Filters = Filters(), options: 
     """The table of `kind` from the rows bench.results.read_all returns, filtered."""
     keep = None if kind in ("grid", "long") else options.compare
     rows = select(data, filters, keep, tuple(2 * k for k in filters.frames) if kind == "kvs2k" else ())
-    rows = prepare(rows) if not rows.empty else rows
     if rows.empty:
         raise TableError("no result rows match")
+    rows = evidence(prepare(rows, selection_only=True)) if options.measure == "evidence" else prepare(rows)
+    if rows.empty:
+        raise TableError("no result rows match (rows of --backbone none answer nothing: see --kind evidence)")
     return KINDS[kind](rows, options)
 
 

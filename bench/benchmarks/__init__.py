@@ -45,11 +45,13 @@ class Breakdown:
     column: str  # the results column (a Row field) holding each row's value
     groups: tuple[tuple[str, str], ...] = ()  # (value, group): values reported together; a value not listed is its own group
     order: tuple[str, ...] = ()  # groups in the order the papers print them; any others follow, numbers by value, then words
+    separator: str = ""  # where a row holds several values joined by it (LVBench's question types), it counts in each
 
-    def grouped(self, values: Iterable[str]) -> list[str]:
-        """The group of each value."""
+    def grouped(self, values: Iterable[str]) -> list[tuple[str, ...]]:
+        """The groups of each value: one, or one per part where the column holds several; () for an empty value."""
         groups = dict(self.groups)
-        return [groups.get(value, value) for value in values]
+        parts = (value.split(self.separator) if self.separator else [value] for value in values)
+        return [tuple(dict.fromkeys(groups.get(v, v) for v in each if v)) for each in parts]
 
 
 class Benchmark(Protocol):

@@ -11,9 +11,11 @@ One record per question:
   free text, judged like ActivityNet-QA (`bench.llm.judge`, `judge_model=`). Left out, the answer
   is hidden: rows get `correct` empty, as EgoSchema's full set does;
 - `id` (optional, a string or an integer; default the record's position, counting from 1),
-  `category` and `duration_group` (optional; `bench table --by category` / `--by duration`).
-In a CSV, `options` is a JSON list in one cell (`["red", "blue"]`) and an empty cell is a
-field left out. A field whose name is close to one of these ("option", "quesiton") is an
+  `category` and `duration_group` (optional; `bench table --by category` / `--by duration`);
+- `evidence` (optional): where the answer can be seen, `[[start, end], ...]` in seconds, ends
+  included; rows then record `evidence_hit` (`bench table --kind evidence`).
+In a CSV, `options` and `evidence` are JSON lists in one cell (`["red", "blue"]`) and an empty
+cell is a field left out. A field whose name is close to one of these ("option", "quesiton") is an
 error, since it would otherwise be ignored; other fields are ignored, so a file may carry
 metadata of its own.
 
@@ -48,7 +50,7 @@ from bench.records import DataOptions, Outcome, Sample
 from bench.registry import RegistryError, benchmarks
 
 SUFFIXES = (".jsonl", ".csv", ".parquet")
-FIELDS = ("video", "question", "options", "answer", "id", "category", "duration_group")
+FIELDS = ("video", "question", "options", "answer", "id", "category", "duration_group", "evidence")
 OPEN_INSTRUCTION = "Answer the question using a single word or phrase."
 
 
@@ -108,6 +110,7 @@ class Jsonl(MultipleChoice, JudgedAnswers):
             answer=_answer(record, choices) if _given(record, "answer") else "",
             category=record.ident("category") if _given(record, "category") else "",
             duration_group=record.ident("duration_group") if _given(record, "duration_group") else "",
+            evidence=_evidence(record) if _given(record, "evidence") else (),
         )
 
     def prompt(self, sample: Sample, times: np.ndarray) -> str:
@@ -179,6 +182,25 @@ def _options(record: Fields) -> tuple[str, ...]:
     if not 2 <= len(value) <= len(LETTERS):
         raise DataError(f"{record.where}: field 'options' should hold 2 to {len(LETTERS)} options (or be left out: open-ended), got {len(value)}")
     return tuple(value)
+
+
+def _evidence(record: Fields) -> tuple[tuple[float, float], ...]:
+    """The evidence intervals: [[start, end], ...] in seconds, 0 <= start <= end (in a CSV cell, that JSON)."""
+    value = record.record["evidence"]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    pairs = value if isinstance(value, list) and value else None
+    if pairs is None or not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(_seconds(t) for t in p) and 0 <= p[0] <= p[1] for p in pairs):
+        raise DataError(f"{record.where}: field 'evidence' should be a list of [start, end] pairs in seconds with "
+                        f"0 <= start <= end, such as [[12.0, 15.5]], got {record.record['evidence']!r:.60}")
+    return tuple((float(start), float(end)) for start, end in pairs)
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def _answer(record: Fields, choices: tuple[str, ...]) -> str:

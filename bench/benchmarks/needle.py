@@ -4,7 +4,8 @@ Each video is 60-180 s of a drifting grey texture at 8 fps and 160x120, H.264 th
 A red, green, blue, yellow, purple, orange, cyan or pink square, disc or triangle shows during
 one interval of 3% of the duration at a random time and place. The question is "What colour
 is the shape that appears in the video?" with five colour options; the ground truth carries
-the interval in seconds.
+the interval in seconds, and the evidence (`evidence_hit`) is the times of its first and last
+frame showing the shape.
 
 Everything follows from (seed, split, index): sample i is the same whatever `--limit` is,
 `split=train` and `split=test` draw from disjoint seed streams, and videos are generated into
@@ -160,6 +161,7 @@ class Needle(MultipleChoice):
             atomic_write_text(record, json.dumps(truth))  # last, so a record means its video is whole
         options = list(truth["distractors"])
         options.insert(truth["answer_position"], truth["colour"])
+        start, end = truth["interval"]
         return Sample(
             dataset=self.spec,
             split=self.split,
@@ -170,7 +172,8 @@ class Needle(MultipleChoice):
             options=tuple(options),
             answer="ABCDE"[truth["answer_position"]],
             category=truth["shape"],
-            interval=(truth["interval"][0], truth["interval"][1]),
+            interval=(start, end),
+            evidence=((start, end - 1 / FPS),),  # the first and last frame showing the shape, ends included
         )
 
 

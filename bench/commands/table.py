@@ -27,8 +27,9 @@ def filter_options(command: Callable) -> Callable:
 
 
 @click.command("table")
-@click.option("--kind", type=click.Choice(["grid", "main", "ablation", "efficiency", "kvs2k", "pool", "variants"]), default="grid", show_default=True,
-              help="grid: every cell; main: Tables 1-4; ablation: Table 5; efficiency: Table 6; kvs2k: Table 9; pool: candidates N->k; variants: Tables 7-8.")
+@click.option("--kind", type=click.Choice(["grid", "main", "ablation", "efficiency", "kvs2k", "pool", "variants", "evidence"]), default="grid", show_default=True,
+              help="grid: every cell; main: Tables 1-4; ablation: Table 5; efficiency: Table 6; kvs2k: Table 9; pool: candidates N->k; variants: Tables 7-8; "
+                   "evidence: the grid of evidence hit rates (a selected frame inside the sample's evidence), --backbone none rows included, against uniform.")
 @click.option("--compare", default=None, help="Baseline selector for changes (default: none for grid, uniform otherwise).")
 @click.option("--by", default=None, help="Break accuracy down by category, duration or another column (grid and efficiency).")
 @click.option("--format", "fmt", type=click.Choice(["rich", "md", "csv", "latex"]), default="rich", show_default=True)
@@ -54,13 +55,16 @@ def command(kind: str, compare: str | None, by: str | None, fmt: str, out: Path 
       bench table --kind main --frames 8 --format latex --out table1.tex
       bench table --kind efficiency --dataset nextqa --backbone llava-next-video
       bench table --by duration --dataset videomme --compare uniform
+      bench table --kind evidence --dataset lvbench
     """
     from bench.analysis import tables
 
     setup_logging(False)
-    if by and kind not in ("grid", "efficiency"):
-        raise click.UsageError("--by works with --kind grid or efficiency")
-    options = tables.Options(compare if kind == "grid" else compare or "uniform", by, resamples, seed)
+    if by and kind not in ("grid", "efficiency", "evidence"):
+        raise click.UsageError("--by works with --kind grid, efficiency or evidence")
+    measure = "evidence" if kind == "evidence" else "accuracy"
+    kind = "grid" if kind == "evidence" else kind
+    options = tables.Options(compare if kind == "grid" and measure == "accuracy" else compare or "uniform", by, resamples, seed, measure)
     data, shown = read_results(results_dir), tables.Filters(**filters)
     try:
         table = tables.build(kind, data, shown, options)

@@ -114,8 +114,23 @@ def build_selector(given: str, cfg: RunConfig):
     return selectors.build(given, context={"cache_dir": Path(cfg.cache_dir)}, seed=cfg.seed)
 
 
+NO_BACKBONE = "none"
+
+
+class SelectionOnly:
+    """`--backbone none`: no answering model; rows record the selection alone (frames, n_scored, t_select_s, evidence_hit)."""
+
+    spec = NO_BACKBONE
+
+    def load(self, device: str) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 def build_backbone(given: str, cfg: RunConfig):
-    return backbones.build(given, weights=cfg.weights)
+    return SelectionOnly() if given == NO_BACKBONE else backbones.build(given, weights=cfg.weights)
 
 
 def build_benchmark(given: str, cfg: RunConfig):

@@ -1,5 +1,8 @@
 """How one (cell, sample) becomes a row: pick the cell's frames, ask the backbone, score the reply.
 
+With `--backbone none` (`SelectionOnly`) a row stops after the pick: the selection, its cost
+and whether it landed on the evidence, no prediction.
+
 The local and the Ray executors write these rows, and `bench show` answers through `ask`,
 so a figure shows the prompt, frames and reply a run would record.
 """
@@ -13,7 +16,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from bench.grid.config import Cell, RunConfig
+from bench.grid.config import Cell, RunConfig, SelectionOnly
 from bench.grid.scoring import LoadError, Scorer
 from bench.records import Candidates, Outcome, Reply, Row, Sample
 from bench.timing import peak_mb, reset_peak, timed
@@ -71,6 +74,19 @@ def answer_row(cell: Cell, sample: Sample, cands: Candidates, benchmark, backbon
         return base_row(cell, sample, cfg, device, run_id, str(exc))
     except Exception as exc:  # a rule of the selector's own that fails is this row's error
         return base_row(cell, sample, cfg, device, run_id, f"select: {type(exc).__name__}: {exc}")
+    times = cands.times[chosen.indices]
+    picked = replace(
+        base_row(cell, sample, cfg, device, run_id),
+        selected=" ".join(map(str, chosen.indices)),
+        selected_times=" ".join(f"{t:.3f}" for t in times),
+        t_decode_s=cands.decode_s,
+        t_select_s=chosen.seconds,
+        n_scored=chosen.scores.n_scored,
+        decoder=cands.decoder,
+        evidence_hit=evidence_hit(sample.evidence, times),
+    )
+    if isinstance(backbone, SelectionOnly):
+        return picked
     try:
         asked = ask(benchmark, backbone, sample, cands, chosen.indices, device)
     except Exception as exc:  # one failed answer is one error row; the run goes on
@@ -79,27 +95,33 @@ def answer_row(cell: Cell, sample: Sample, cands: Candidates, benchmark, backbon
     reply = asked.reply
     outcome: Outcome = benchmark.score(sample, reply.text)
     return replace(
-        base_row(cell, sample, cfg, device, run_id),
-        selected=" ".join(map(str, chosen.indices)),
-        selected_times=" ".join(f"{t:.3f}" for t in cands.times[chosen.indices]),
+        picked,
         prediction=reply.text,
         parsed=outcome.parsed,
         correct=outcome.correct,
         judge_score=outcome.judge_score,
         parse_ok=outcome.parse_ok,
         error=outcome.error,
-        t_decode_s=cands.decode_s,
-        t_select_s=chosen.seconds,
         t_answer_s=asked.seconds,
         peak_mem_mb=None if reply.remote else asked.peak_mem_mb,
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
-        n_scored=chosen.scores.n_scored,
         n_visual_tokens=reply.n_visual_tokens,
         t_preprocess_s=reply.t_preprocess_s,
         judge_model=outcome.judge_model,
-        decoder=cands.decoder,
     )
+
+
+def evidence_hit(evidence: tuple[tuple[float, float], ...], times: np.ndarray) -> bool | None:
+    """Whether any of `times` (seconds) lies in an evidence interval, ends included; None without evidence.
+
+    Times are compared as the CSV's `selected_times` records them (to the millisecond), so the
+    column can be checked from the row alone.
+    """
+    if not evidence:
+        return None
+    shown = np.round(np.asarray(times, dtype=np.float64), 3)
+    return bool(any(((shown >= start) & (shown <= end)).any() for start, end in evidence))
 
 
 def base_row(cell: Cell, sample: Sample, cfg: RunConfig, device: str, run_id: str, error: str = "") -> Row:
