@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 
 from bench.grid.decoding import DecodeAhead, Decoding
 from bench.grid.progress import Reporter
 from bench.grid.scoring import LoadError, Scorer, score_all
 from bench.records import Candidates, DataOptions, Sample
 from bench.registry import benchmarks, selectors
+from bench.sampling import segment_centres
 from bench.selectors import SelectorPlan, plan
 from bench.store import atomic_write_text, default_root
 from bench.store.frames import parse_cache_format
@@ -27,8 +30,9 @@ from bench.store.scores import score_store
 from bench.timing import resolve_device
 
 PROTOCOL = ("candidates", "frame_size", "seek", "cache_format")  # how the candidates were made: a rerun must agree
-LINE = ("dataset", "sample_id", "video", "question", "selector", "k", *PROTOCOL, "indices", "times", "scores")
-ERROR_LINE = (*LINE[:-3], "error")  # an error line has no selection
+HEAD = ("dataset", "sample_id", "video", "question", "selector", "k", *PROTOCOL)  # what every line has held, error lines too
+SELECTION = ("indices", "frame_numbers", "times", "fps", "total_frames", "scores")  # what an error line lacks
+LINE = (*HEAD[:2], "question_id", *HEAD[2:], *SELECTION)
 SUFFIXES = (".jsonl", ".parquet")
 
 
@@ -101,7 +105,7 @@ class SelectionFile:
                 found.append((str(self.lines_path), f"line {number}", line))
         kept: dict[tuple, dict] = {}
         for source, place, line in found:
-            missing = [f for f in ERROR_LINE[:-1] if f not in line]
+            missing = [f for f in HEAD if f not in line]
             if missing:
                 raise SelectionsError(f"{source}: {place}: no field {missing[0]!r}: not a line `bench select` wrote; write to another --out")
             if line.get("error") or _selection(line) in kept:
@@ -167,9 +171,10 @@ def _write_parquet(lines_path: Path, path: Path) -> None:
     import pyarrow.parquet as pq
 
     schema = pa.schema([
-        *((name, pa.string()) for name in ("dataset", "sample_id", "video", "question", "selector")),
+        *((name, pa.string()) for name in ("dataset", "sample_id", "question_id", "video", "question", "selector")),
         ("k", pa.int64()), ("candidates", pa.int64()), ("frame_size", pa.int64()), ("seek", pa.string()), ("cache_format", pa.string()),
-        ("indices", pa.list_(pa.int64())), ("times", pa.list_(pa.float64())), ("scores", pa.list_(pa.float32())),
+        ("indices", pa.list_(pa.int64())), ("frame_numbers", pa.list_(pa.int64())), ("times", pa.list_(pa.float64())),
+        ("fps", pa.float64()), ("total_frames", pa.int64()), ("scores", pa.list_(pa.float32())),
         ("error", pa.string()),
     ])
     lines = [json.loads(raw) for raw in lines_path.read_text(encoding="utf-8").splitlines()]
@@ -238,8 +243,8 @@ def select_dataset(
 def _line(sample: Sample, chosen: SelectorPlan, k: int, scorer: Scorer, error: str | None, decoded, protocol: dict) -> dict:
     """The line for (sample, selector, k): the k indices, their seconds and all N scores (None for a uniform pick), or an error."""
     video = sample.videos[0] if sample.videos else None
-    head = {"dataset": sample.dataset, "sample_id": sample.sample_id, "video": str(Path(video).absolute()) if video else "",
-            "question": sample.question, "selector": chosen.spec, "k": k, **protocol}
+    head = {"dataset": sample.dataset, "sample_id": sample.sample_id, "question_id": sample.sample_id,
+            "video": str(Path(video).absolute()) if video else "", "question": sample.question, "selector": chosen.spec, "k": k, **protocol}
     if error:
         return {**head, "error": error}
     cands = decoded(sample)
@@ -250,5 +255,19 @@ def _line(sample: Sample, chosen: SelectorPlan, k: int, scorer: Scorer, error: s
     except Exception as exc:  # a rule of the selector's own that fails is this line's error
         return {**head, "error": f"select: {type(exc).__name__}: {exc}"}
     return {**head, "video": str(Path(cands.meta.path).absolute()), "indices": picked.indices.tolist(),
+            "frame_numbers": frame_numbers(cands)[picked.indices].tolist(),
             "times": [round(float(t), 6) for t in cands.times[picked.indices]],
+            "fps": float(cands.meta.fps), "total_frames": int(cands.meta.n_frames),
             "scores": None if chosen.pick == "uniform" else [float(v) for v in picked.scores.values]}
+
+
+def frame_numbers(cands: Candidates) -> np.ndarray:
+    """int64 (N,): each candidate's 0-based frame index in the video, in presentation order.
+
+    Exact seek decodes the segment centres of the video's frames (`bench.video.decode`), so
+    candidate i is frame floor((i + 0.5) * F / N). Keyframe seek moves each to a keyframe, whose
+    index is read back from its time as round(t * fps): exact on constant-frame-rate video.
+    """
+    if cands.seek == "exact":
+        return segment_centres(cands.meta.n_frames, len(cands.times))
+    return np.round(np.asarray(cands.times) * cands.meta.fps).astype(np.int64)

@@ -29,7 +29,8 @@ from tests.videos import FOOTAGE, write_footage_set
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "my_selector.py"
 QUESTION = "Where is the ball?"
-KEYS = ["dataset", "sample_id", "video", "question", "selector", "k", "candidates", "frame_size", "seek", "cache_format", "indices", "times", "scores"]
+KEYS = ["dataset", "sample_id", "question_id", "video", "question", "selector", "k", "candidates", "frame_size", "seek", "cache_format",
+        "indices", "frame_numbers", "times", "fps", "total_frames", "scores"]
 
 # uniform over N=8 candidates, which are frames floor((i + 0.5) * 48 / 8) = 3 + 6i of each 48-frame clip:
 #   k=2 keeps floor((j + 0.5) * 8 / 2) = 2, 6: frames 15, 39; k=4 keeps 1, 3, 5, 7: frames 9, 21, 33, 45
@@ -37,6 +38,7 @@ KEYS = ["dataset", "sample_id", "video", "question", "selector", "k", "candidate
 #   VFR (144 ms per 4 frames; frame 4c + r at 144c + (0, 20, 53, 103)[r] ms): 15 -> 432 + 103 = 535 ms,
 #   39 -> 1296 + 103 = 1399 ms; 9 -> 308, 21 -> 740, 33 -> 1172, 45 -> 1604 ms
 UNIFORM = {2: [2, 6], 4: [1, 3, 5, 7]}
+FRAME_NUMBERS = {2: [15, 39], 4: [9, 21, 33, 45]}
 TIMES = {(False, 2): [0.625, 1.625], (False, 4): [0.375, 0.875, 1.375, 1.875],
          (True, 2): [0.535, 1.399], (True, 4): [0.308, 0.74, 1.172, 1.604]}
 
@@ -92,8 +94,13 @@ def test_each_line_is_one_selection_in_the_documented_format(tmp_path, questions
     for line in found:
         assert (line["dataset"], line["question"], line["video"]) == (f"jsonl:path={questions}", QUESTION, str(clips[line["sample_id"]]))
         assert (line["candidates"], line["frame_size"], line["seek"], line["cache_format"]) == (8, 336, "exact", "raw")
+        assert (line["question_id"], line["total_frames"]) == (line["sample_id"], 48)  # jsonl's own key is its `id`
+        assert line["frame_numbers"] == [3 + 6 * i for i in line["indices"]]  # candidate i is frame floor((i + 0.5) * 48 / 8)
+        if not FOOTAGE[line["sample_id"]].get("vfr", False):  # constant frame rate: a frame's time is its number / fps
+            assert line["fps"] == 24.0 and [round(t * line["fps"]) for t in line["times"]] == line["frame_numbers"]
         if line["selector"] == "uniform":
             assert line["indices"] == UNIFORM[line["k"]] and line["scores"] is None
+            assert line["frame_numbers"] == FRAME_NUMBERS[line["k"]]
             assert line["times"] == TIMES[FOOTAGE[line["sample_id"]].get("vfr", False), line["k"]], line["sample_id"]
         else:  # motion: candidate 0 has nothing before it; topk keeps the k largest changes, in time order
             scores = np.array(line["scores"])
@@ -120,7 +127,7 @@ def test_an_error_line_exits_1_and_a_rerun_replaces_it(tmp_path, questions, clip
     errors = [line for line in lines(out) if "error" in line]
     assert [(e["sample_id"], e["k"], e["video"], e["error"]) for e in errors] == [
         ("later", k, str(later), f"video: {later}: file not found (tried {later})") for k in (2, 4)]
-    assert all(list(e) == [*KEYS[:10], "error"] for e in errors)  # no indices, times or scores
+    assert all(list(e) == [*KEYS[:11], "error"] for e in errors)  # no indices, frame numbers, times, fps or scores
     shutil.copy(clips["camera.mp4"], later)
     result = select(tmp_path, f"jsonl:path={questions}", out)
     assert result.exit_code == 0, result.output
