@@ -146,7 +146,7 @@ BAD_JSONL = [
      "line 2: field 'answer' is 'C': with options it must be a letter A-B or the text of one option"),
     ('{"video": "a.mp4", "question": "q", "id": 1.5}', "line 2: field 'id' should be a string or an integer, got float 1.5"),
     ('{"video": "a.mp4", "question": "q", "option": ["red", "blue"]}',
-     "line 2: field 'option' is not one of video, question, options, answer, id, category, duration_group; did you mean 'options'?"),
+     "line 2: field 'option' is not one of video, question, options, answer, id, category, duration_group, evidence; did you mean 'options'?"),
     ('{"video": "b.mp4", "question": "q", "id": "x"}', "line 1 and line 2 have the same id 'x'"),
 ]
 

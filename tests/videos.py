@@ -10,6 +10,7 @@ a drifting textured gradient with a red ball crossing it, whose place at any tim
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,7 +66,7 @@ def write_corner_video(path: Path, rotation: int, n_frames: int = 30, width: int
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"g": "10", "preset": "veryfast", "crf": "18"}
-        stream.set_display_rotation(rotation)
+        matrix_written = display_rotation(stream, rotation)
         image = np.zeros((height, width, 3), np.uint8)
         image[:16, :32] = 255
         for _ in range(n_frames):
@@ -73,7 +74,38 @@ def write_corner_video(path: Path, rotation: int, n_frames: int = 30, width: int
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    if not matrix_written:
+        patch_track_matrix(path, rotation)
     return path
+
+
+def display_rotation(stream, rotation: int) -> bool:
+    """Give `stream` a display matrix turning stored frames `rotation` degrees counter-clockwise, where PyAV can (16 and later)."""
+    if rotation and hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        stream.set_display_rotation(rotation)
+        return True
+    return not rotation
+
+
+def patch_track_matrix(path: Path, rotation: int) -> None:
+    """Write the display matrix into an MP4/MOV's track header as FFmpeg's muxer does, for PyAV 15 (which cannot).
+
+    tkhd (version 0) holds, 44 bytes after its type, the 3x3 matrix (a, b, u, c, d, v, x, y, w;
+    16.16 fixed point, cut toward zero, but u, v, w 2.30) and then the displayed width and
+    height (16.16): a turn of r degrees counter-clockwise is a = d = cos r, b = -sin r, c = sin r,
+    and an odd quarter turn swaps width and height. The file's only track is its video.
+    """
+    data = bytearray(path.read_bytes())
+    header = data.find(b"tkhd", data.find(b"moov"))
+    if header < 0 or data[header + 4] != 0:
+        raise ValueError(f"{path}: no version-0 track header to write a rotation into")
+    at = header + 44
+    cos, sin = (int(f(math.radians(rotation)) * 65536) for f in (math.cos, math.sin))
+    width, height = struct.unpack(">II", data[at + 36 : at + 44])
+    if rotation % 180 == 90:
+        width, height = height, width
+    data[at : at + 44] = struct.pack(">9i2I", cos, -sin, 0, sin, cos, 0, 0, 0, 1 << 30, width, height)
+    path.write_bytes(bytes(data))
 
 
 @dataclass(frozen=True)
@@ -153,8 +185,7 @@ def write_footage(path: Path, codec: str = "h264", width: int = 320, height: int
         stream.options = dict(spec.options)
         if vfr:
             stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
-        if rotation:
-            stream.set_display_rotation(rotation)
+        matrix_written = display_rotation(stream, rotation)
         for i, t in enumerate(times):
             stored = np.ascontiguousarray(np.rot90(footage_frame(t, width, height, seconds), -turns))
             frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
@@ -164,6 +195,8 @@ def write_footage(path: Path, codec: str = "h264", width: int = 320, height: int
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    if not matrix_written:
+        patch_track_matrix(path, rotation)
     return path
 
 
