@@ -55,7 +55,7 @@ def measure(spec: str, frames: tuple[int, ...], args: argparse.Namespace) -> lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbones", default="qwen2-vl,llava-next-video,idefics2,pllava")
+    parser.add_argument("--backbones", default="qwen2-vl,qwen2.5-vl,qwen3-vl,llava-next-video,llava-onevision,internvl3,idefics2,pllava")
     parser.add_argument("--frames", default="4,8,16,32")
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")

@@ -41,6 +41,14 @@ def private_cache(tmp_path: Path, cache_dir: Path, needle_test: list) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.fixture(scope="session")
+def tiny_hf_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen2-VL saved with save_pretrained (model and processor): the offline checkpoint `hf:path=` loads."""
+    from tests.checkpoints import save_tiny
+
+    return save_tiny("qwen2-vl", tmp_path_factory.mktemp("hf-qwen2-vl"))
+
+
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "results"

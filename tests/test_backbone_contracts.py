@@ -20,6 +20,11 @@ TINY = {  # name -> a spec that runs offline on the CPU ({url}: the local OpenAI
     "llava-next-video": "llava-next-video:size=tiny",
     "idefics2": "idefics2:size=tiny",
     "pllava": "pllava:size=tiny",
+    "qwen2.5-vl": "qwen2.5-vl:size=tiny",
+    "qwen3-vl": "qwen3-vl:size=tiny",
+    "llava-onevision": "llava-onevision:size=tiny",
+    "internvl3": "internvl3:size=tiny",
+    "hf": "hf:path={hf_dir}",  # a tiny Qwen2-VL saved with save_pretrained (tests/checkpoints.py)
     "openai": "openai:model=probe-server:base_url={url}",
 }
 BROKEN = {  # name -> a spec whose load must fail with an error that names what is missing
@@ -27,6 +32,11 @@ BROKEN = {  # name -> a spec whose load must fail with an error that names what 
     "llava-next-video": ("llava-next-video:path=/nonexistent", "/nonexistent"),
     "idefics2": ("idefics2:path=/nonexistent", "/nonexistent"),
     "pllava": ("pllava:path=/nonexistent", "/nonexistent"),
+    "qwen2.5-vl": ("qwen2.5-vl:path=/nonexistent", "/nonexistent"),
+    "qwen3-vl": ("qwen3-vl:path=/nonexistent", "/nonexistent"),
+    "llava-onevision": ("llava-onevision:path=/nonexistent", "/nonexistent"),
+    "internvl3": ("internvl3:path=/nonexistent", "/nonexistent"),
+    "hf": ("hf:path=/nonexistent", "/nonexistent"),
     "openai": ("openai:model=m:base_url=http://127.0.0.1:9/v1:retries=0:timeout=2", "127.0.0.1:9"),
 }
 
@@ -38,11 +48,11 @@ def server():
 
 
 @pytest.fixture
-def spec(request, server, monkeypatch):
+def spec(request, server, tiny_hf_checkpoint, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     name = request.param
     assert name in TINY, f"backbone {name!r} has no offline spec in TINY"
-    return TINY[name].format(url=server.url)
+    return TINY[name].format(url=server.url, hf_dir=tiny_hf_checkpoint)
 
 
 def test_every_registered_backbone_has_an_offline_spec():

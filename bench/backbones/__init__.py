@@ -23,7 +23,11 @@ class Backbone(Protocol):
         """Load weights once per run."""
 
     def answer(self, frames: np.ndarray, prompt: str, max_new_tokens: int) -> Reply:
-        """Greedy answer to `prompt` about frames uint8 (k, H, W, 3), RGB, in time order."""
+        """Greedy answer to `prompt` about frames uint8 (k, H, W, 3), RGB, in time order.
+
+        A backbone whose model reads when each frame was shown (Qwen2.5-VL, Qwen3-VL) also takes
+        `times: np.ndarray | None = None`, the frames' seconds; the grid passes it where it is a parameter.
+        """
 
     def release(self) -> None:
         """Free memory before the next backbone loads."""

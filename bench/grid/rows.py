@@ -9,6 +9,7 @@ so a figure shows the prompt, frames and reply a run would record.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from dataclasses import dataclass, field, replace
@@ -34,14 +35,22 @@ class Asked:
 
 
 def ask(benchmark, backbone, sample: Sample, candidates: Candidates, selected: np.ndarray, device: str) -> Asked:
-    """The benchmark's prompt and the selected frames (int64 (k,), ascending) to the backbone."""
-    prompt = benchmark.prompt(sample, candidates.times[selected])
+    """The benchmark's prompt and the selected frames (int64 (k,), ascending) to the backbone; their seconds too where it takes `times`."""
+    times = candidates.times[selected]
+    prompt = benchmark.prompt(sample, times)
     reset_peak(device)
     with timed(device) as took:
-        reply = backbone.answer(candidates.frames[selected], prompt, benchmark.max_new_tokens)
+        reply = answer(backbone, candidates.frames[selected], times, prompt, benchmark.max_new_tokens)
+    return Asked(reply, took[0], peak_mb(device))
+
+
+def answer(backbone, frames: np.ndarray, times: np.ndarray, prompt: str, max_new_tokens: int) -> Reply:
+    """`backbone.answer`, given the frames' seconds where it takes `times`; a TypeError when it returns no Reply."""
+    timing = {"times": times} if "times" in inspect.signature(backbone.answer).parameters else {}
+    reply = backbone.answer(frames, prompt, max_new_tokens, **timing)
     if not isinstance(reply, Reply) or not isinstance(reply.text, str):  # a plugin's mistake is this row's error, not the grid's end
         raise TypeError(f"{backbone.spec}.answer returned {_shown(reply)}, not a Reply whose text is a str")
-    return Asked(reply, took[0], peak_mb(device))
+    return reply
 
 
 def _shown(value: object) -> str:
