@@ -21,7 +21,7 @@ LAYERS = (
     ("storage", {"video", "store", "results", "llm", "plugins", "cache"}),
     ("components", {"selectors", "backbones", "benchmarks", "selector_model"}),
     ("grid", {"grid"}),
-    ("uses", {"api", "runner", "selections", "show", "labels", "rescore", "analysis"}),
+    ("uses", {"api", "runner", "selections", "show", "labels", "rescore", "analysis", "harnesses"}),
     ("cli", {"cli", "commands", "__main__", "__init__"}),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
