@@ -183,7 +183,7 @@ def test_cli_table_kind_main_as_csv_and_by_only_where_it_applies(tmp_path):
     assert list(csv.reader(result.output.strip().splitlines())) == [
         ["backbone", "frames", "selector", "d"], ["b", "8", "clip", "50.0 → 75.0 (+25.0 [+0.0, +75.0] p=1.000)"]]
     result = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--kind", "ablation", "--by", "category"])
-    assert result.exit_code == 2 and "--by works with --kind grid or efficiency" in result.output
+    assert result.exit_code == 2 and "--by works with --kind grid, efficiency or evidence" in result.output
 
 
 def test_cells_of_different_protocols_are_never_pooled_and_their_labels_tell_them_apart(tmp_path):
