@@ -127,8 +127,9 @@ def _score_all(spec: str, sample, cands: Candidates, tmp_path, store: str):
     """Score one sample the way `bench run` does, into a score store of its own: ({key: error}, scores or None)."""
     selector = _build(spec, tmp_path)
     scores = score_store(tmp_path / store)
-    errors, _ = score_all(Scorer(selector, selector.spec, scores, "cpu"), [sample], lambda s: cands, Reporter())
-    hit = cached(scores, selector.spec, cands, sample)
+    scorer = Scorer(selector, selector.spec, scores, "cpu")
+    errors, _ = score_all(scorer, [sample], lambda s: cands, Reporter())
+    hit = cached(scores, scorer.stored_as, cands, sample)
     return errors, None if hit is None else hit.values
 
 

@@ -58,19 +58,22 @@ class Scorer:
 
     def __init__(self, selector, scorer: str, store: ArrayStore, device: str) -> None:
         self.selector, self.scorer, self.store, self.device = selector, scorer, store, device
+        # a selector whose rule changed says so with `revision`: scores stored under the old rule are not read back
+        revision = getattr(selector, "revision", 0)
+        self.stored_as = f"{scorer}#revision={revision}" if revision else scorer
         self.model = Lazy(selector, device)
         self._kept: dict[str, Scores] = {}
 
     def scores(self, cands: Candidates, sample: Sample) -> Scores:
         """The kept or stored scores, else scored now (loading the model) and stored; raises LoadError, or what scoring raised."""
-        key = score_key(self.scorer, cands, sample)
+        key = score_key(self.stored_as, cands, sample)
         if key not in self._kept:
             self._kept[key] = self._stored(cands, sample) or self._score(cands, sample)
         return self._kept[key]
 
     def missing(self, cands: Candidates, sample: Sample) -> tuple[str, bool]:
         """Score one sample unless its scores are kept or stored: (its error or "", whether it was scored now)."""
-        key = score_key(self.scorer, cands, sample)
+        key = score_key(self.stored_as, cands, sample)
         if key not in self._kept and (stored := self._stored(cands, sample)) is not None:
             self._kept[key] = stored
         if key in self._kept:
@@ -85,7 +88,7 @@ class Scorer:
         return "", True
 
     def _stored(self, cands: Candidates, sample: Sample) -> Scores | None:
-        hit = cached(self.store, self.scorer, cands, sample)
+        hit = cached(self.store, self.stored_as, cands, sample)
         return None if hit is None else Scores(np.array(hit.values), hit.seconds, hit.n_scored)  # a copy, not a map of a file prune may remove
 
     def _score(self, cands: Candidates, sample: Sample) -> Scores:
@@ -97,7 +100,7 @@ class Scorer:
         if values.shape != (len(cands.times),) or not np.isfinite(values).all():
             raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
         scored = Scores(values, took[0], n_scored(self.selector, len(values)))
-        save(self.store, self.scorer, cands, sample, scored)
+        save(self.store, self.stored_as, cands, sample, scored)
         return scored
 
     def choose(self, pick: str, k: int, cands: Candidates, sample: Sample) -> Chosen:

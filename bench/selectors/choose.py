@@ -1,9 +1,10 @@
 """The selection for one sample: a selector's own rule where it has one, else a pick from `pick.PICKS`.
 
-Most rules need only the scores and k, so they are picks. Two peers need more once k is
-known: AKS its threshold and depth, MDP3 the frames' embeddings for its DPP kernel. Such a
-selector names itself as its `pick` and computes the rule in
-`select(scores, k, candidates)`; it works after `release()`, from what `score` cached.
+Most rules need only the scores and k, so they are picks. Some peers need more once k is
+known: AKS its threshold and depth, MDP3 the frames' embeddings for its DPP kernel, FOCUS its
+bandit's arms and draws, DIG its scene segments. Such a selector names itself as its `pick`
+and computes the rule in `select(scores, k, candidates)`; it works after `release()`, from
+what `score` cached.
 """
 
 from __future__ import annotations

@@ -139,35 +139,3 @@ PICKS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "uniform": lambda scores, k: uniform_indices(len(scores), k),
     "inverse_transform": inverse_transform,
 }
-
-
-def timeline_centres(weights: np.ndarray, k: int) -> np.ndarray:
-    """DIG's pick: k frames sampled uniformly over the timeline stretched by `weights`.
-
-    Candidate i spans [c_i, c_i + w_i) of the stretched timeline (c_i the weight before it),
-    and frame j is the candidate holding (j + 0.5) * W / k, W the total weight, so equal
-    weights give exactly the uniform pick. Negative weights count as 0, and all-zero weights
-    as equal ones. A candidate that holds several of the k points is kept once; each further
-    point takes the nearest candidate not yet kept (the earlier one on a tie), so the
-    backbone always sees k distinct frames.
-    """
-    weights = np.maximum(np.asarray(weights, dtype=np.float64), 0.0)
-    n = len(weights)
-    _check(n, k)
-    if weights.sum() <= 0:
-        weights = np.ones(n)
-    ends = np.cumsum(weights)
-    hits = np.minimum(np.searchsorted(ends, (np.arange(k) + 0.5) * ends[-1] / k, side="right"), n - 1)
-    kept: list[int] = []
-    for hit in hits.tolist():
-        distance = 0
-        while True:
-            free = [i for i in (hit - distance, hit + distance) if 0 <= i < n and i not in kept]
-            if free:
-                kept.append(free[0])
-                break
-            distance += 1
-    return np.sort(np.array(kept, dtype=np.int64))
-
-
-PICKS["timeline"] = timeline_centres
