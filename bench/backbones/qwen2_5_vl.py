@@ -49,8 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.backbones._hf import HFBackbone
-from bench.backbones.qwen2_vl import CHAT_TEMPLATE, FULL_PIXELS, SPECIAL, TINY_PIXELS
+from bench.backbones.qwen2_vl import Qwen2VL
 from bench.records import Reply
 from bench.registry import backbones
 from bench.timing import timed
@@ -68,38 +67,22 @@ def seconds_per_grid(times: np.ndarray | None, temporal_patch_size: int = 2) -> 
 
 
 @backbones.register("qwen2.5-vl")
-class Qwen25VL(HFBackbone):
+class Qwen25VL(Qwen2VL):
     """Qwen2.5-VL (default 7B-Instruct): the k frames as one video at their mean spacing; also judges and captions frames."""
 
     spec = "qwen2.5-vl"
 
-    default_path = DEFAULT
-    visual_token = "<|video_pad|>"
-    placeholders = {
-        "image_token_id": "<|image_pad|>",
-        "video_token_id": "<|video_pad|>",
-        "vision_start_token_id": "<|vision_start|>",
-        "vision_end_token_id": "<|vision_end|>",
-    }
+    default_path = DEFAULT  # the chat template, special tokens, placeholders and pixel bounds are Qwen2-VL's
 
     def model_class(self) -> type:
         from transformers import Qwen2_5_VLForConditionalGeneration
 
         return Qwen2_5_VLForConditionalGeneration
 
-    def local_processor(self, tiny: bool) -> Any:
-        from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    def processor_class(self) -> type:
+        from transformers import Qwen2_5_VLProcessor
 
-        from bench.tiny import tiny_tokenizer
-
-        low, high = TINY_PIXELS if tiny else FULL_PIXELS
-        tokenizer = tiny_tokenizer(SPECIAL, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-        return Qwen2_5_VLProcessor(
-            image_processor=Qwen2VLImageProcessor(min_pixels=low, max_pixels=high),
-            video_processor=Qwen2VLVideoProcessor(min_pixels=low, max_pixels=high, cap_pixels_per_frame=True),
-            tokenizer=tokenizer,
-            chat_template=CHAT_TEMPLATE,
-        )
+        return Qwen2_5_VLProcessor
 
     def published_config(self) -> Any:
         from transformers import Qwen2_5_VLConfig
@@ -131,14 +114,6 @@ class Qwen25VL(HFBackbone):
                 depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, fullatt_block_indexes=[1], tokens_per_second=2,
             ),
         )
-
-    def pretrained(self) -> tuple[Any, Any]:
-        model, processor = super().pretrained()
-        processor.video_processor.cap_pixels_per_frame = True  # qwen-vl-utils' per-frame cap, as in the local build
-        return model, processor
-
-    def visual_content(self, n_frames: int, video: bool) -> list[dict]:
-        return [{"type": "video" if video else "image"}]
 
     def process(self, prompts: list[str], clips: list[np.ndarray], video: bool) -> Any:
         batch = super().process(prompts, clips, video)

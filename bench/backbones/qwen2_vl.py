@@ -64,14 +64,20 @@ class Qwen2VL(HFBackbone):
 
         return Qwen2VLForConditionalGeneration
 
+    def processor_class(self) -> type:
+        """The transformers processor that joins the image and video processors and the tokenizer."""
+        from transformers import Qwen2VLProcessor
+
+        return Qwen2VLProcessor
+
     def local_processor(self, tiny: bool) -> Any:
-        from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+        from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
         from bench.tiny import tiny_tokenizer
 
         low, high = TINY_PIXELS if tiny else FULL_PIXELS
         tokenizer = tiny_tokenizer(SPECIAL, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-        return Qwen2VLProcessor(
+        return self.processor_class()(
             image_processor=Qwen2VLImageProcessor(min_pixels=low, max_pixels=high),
             video_processor=Qwen2VLVideoProcessor(min_pixels=low, max_pixels=high, cap_pixels_per_frame=True),
             tokenizer=tokenizer,
