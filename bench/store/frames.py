@@ -143,12 +143,9 @@ class FrameCache:
         path = resolve(videos)
         key = self._key(self.content_key(path), n, size, seek)
         jpeg = self.format.name == "jpeg"
-        hit = self.store.load(key, about=f"video {path}")
+        hit = self._load(path, key, seek)
         if hit is not None:
-            arrays, info = hit
-            meta = VideoMeta(path, info["duration_s"], info["fps"], info["n_frames"], info["width"], info["height"])
-            frames = from_jpeg(arrays["jpeg"], arrays["offsets"], tuple(info["shape"])) if jpeg else arrays["frames"]
-            return Candidates(frames, arrays["times"], key, meta, seek, info["decoder"], info["decode_s"], cached=True)
+            return hit
         start = time.perf_counter()
         frames, times, meta, used = decode(path, n, size, seek, decoder, threads)
         stored = {"frames": frames}
@@ -160,6 +157,20 @@ class FrameCache:
                 "decoder": used, "decode_s": seconds, "format": self.format.spec, "shape": list(frames.shape)}
         self.store.save(key, {**stored, "times": times}, info)
         return Candidates(frames, times, key, meta, seek, used, seconds, cached=False)
+
+    def cached(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact") -> Candidates | None:
+        """The candidates if the cache holds them, else None: never decodes (`bench view` shows only what a run left)."""
+        path = resolve(videos)
+        return self._load(path, self._key(self.content_key(path), n, size, seek), seek)
+
+    def _load(self, path: Path, key: str, seek: str) -> Candidates | None:
+        hit = self.store.load(key, about=f"video {path}")
+        if hit is None:
+            return None
+        arrays, info = hit
+        meta = VideoMeta(path, info["duration_s"], info["fps"], info["n_frames"], info["width"], info["height"])
+        frames = from_jpeg(arrays["jpeg"], arrays["offsets"], tuple(info["shape"])) if self.format.name == "jpeg" else arrays["frames"]
+        return Candidates(frames, arrays["times"], key, meta, seek, info["decoder"], info["decode_s"], cached=True)
 
     def space_needed(self, videos: Iterable[tuple[Path, ...] | Path], n: int, size: int = 336, seek: str = "exact") -> SpaceNeed:
         """What the entries still missing for `videos` will take, estimated before decoding any.

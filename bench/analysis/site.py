@@ -1,0 +1,273 @@
+"""`bench view`: the results as a static site, with the frames each selector chose.
+
+Pages (plain HTML, site_assets' CSS and script; nothing from the network, so the folder opens
+from the file system):
+- index.html: the grid, the texts `bench table --format csv` prints, each cell a link; a form
+  to compare two cells, and every comparable pair listed.
+- cells/<cell>.html: the cell's samples (question, options, prediction, answer, correct,
+  error), filtered by verdict (right / wrong / unparsed / error) and category.
+- samples/<cell>/<sample>.html: the N candidates as thumbnails with the selection outlined and
+  the evidence underlined, the selector's score curve (inline SVG) with the selection and the
+  evidence, or a line saying why there are no thumbnails or no scores (site_frames).
+- compare/<cell>--<cell>.html for each two cells of one (dataset, backbone, k): the samples both
+  decided (no error row) with different verdicts, each with both selections side by side.
+
+A cell is the grid's: (dataset, backbone, selector, k) and its protocol (bench.analysis.cells.CELL).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import html
+import json
+import re
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+
+from bench.analysis import tables
+from bench.analysis.cells import CELL, PROTOCOL, prepare, protocol_text, varying
+from bench.analysis.site_assets import CSS, JS
+from bench.analysis.site_frames import HEIGHT, Frames, Strip, load_samples
+from bench.options import LETTERS
+
+e = html.escape
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What one `bench view` wrote."""
+
+    pages: int
+    rows: int
+    thumbs: int  # sprites written, one per cached video and protocol
+    thumb_bytes: int
+    seconds: float
+
+
+def cell_id(values: tuple) -> str:
+    """A file name for a cell: its selector and k, readable, and a hash of everything that identifies it."""
+    named = dict(zip(CELL, values))
+    readable = re.sub(r"[^A-Za-z0-9=.-]+", "_", f"{named['selector']}-k{named['frames']}")[:40]
+    return f"{readable}-{hashlib.blake2b(repr(tuple(map(str, values))).encode(), digest_size=5).hexdigest()}"
+
+
+def sample_file(sample_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._=-]+", "_", sample_id)[:60]
+    return f"{safe}.html" if safe == sample_id else f"{safe}-{hashlib.blake2b(sample_id.encode(), digest_size=4).hexdigest()}.html"
+
+
+def verdict(row) -> str:
+    """The filter words a row answers to: 'error', or 'right', or 'wrong' (and 'unparsed' where nothing parsed)."""
+    if row.error:
+        return "error"
+    if _true(row.correct):
+        return "right"
+    return "wrong unparsed" if not _true(row.parse_ok) and not pd.isna(row.parse_ok) else "wrong"
+
+
+def _true(value) -> bool:
+    """A boolean column's value, missing (None, NaN, pd.NA) read as False."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def decided_disagreements(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Sample ids both cells decided (no error) and answered with different verdicts, in `a`'s order."""
+    left = a[a["error"] == ""].set_index("sample_id")["correct"].map(_true)
+    right = b[b["error"] == ""].set_index("sample_id")["correct"].map(_true)
+    both = left.index.intersection(right.index, sort=False)
+    return [s for s in both if left[s] != right[s]]
+
+
+def build(results_dir: Path, out: Path, cache_dir: Path, data_root: Path | None = None, seed: int = 0, limit: int | None = None) -> Built:
+    """Write the site for every row under `results_dir` into `out`; raises tables.TableError when there is no grid."""
+    from bench.results import read_all
+
+    start = time.perf_counter()
+    data = read_all(results_dir)
+    grid = tables.build("grid", data, tables.Filters(), tables.Options(compare=None))
+    rows = prepare(data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "style.css").write_text(CSS)
+    (out / "site.js").write_text(JS)
+
+    samples, failed = load_samples(sorted(rows["dataset"].unique()), cache_dir, data_root, seed, limit)
+    frames = Frames(cache_dir, out)
+    shown = varying(rows)
+    cells = {cell_id(tuple(values)): (tuple(values), part) for values, part in rows.groupby(CELL, sort=True)}
+    labels = {cid: f"{v[2]} k={v[3]}" + protocol_text(dict(zip(PROTOCOL, v[4:])), shown) for cid, (v, _) in cells.items()}
+    pages = 0
+    for cid, (values, part) in cells.items():
+        pages += _cell_pages(out, cid, values, part, labels[cid], samples, failed, frames)
+    pairs = [(a, b) for a, b in combinations(sorted(cells), 2) if cells[a][0][:2] == cells[b][0][:2] and cells[a][0][3] == cells[b][0][3]]
+    for a, b in pairs:
+        _compare_page(out, (a, cells[a]), (b, cells[b]), labels, samples, frames)
+    _index(out, grid, cells, labels, pairs)
+    return Built(pages + len(pairs) + 1, len(rows), frames.thumbs, frames.thumb_bytes, time.perf_counter() - start)
+
+
+def _page(title: str, body: str, depth: int) -> str:
+    up = "../" * depth
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f'<link rel="stylesheet" href="{up}style.css"><script src="{up}site.js"></script></head>\n'
+            f'<body><nav><a href="{up}index.html">grid</a></nav>\n{body}\n</body></html>\n')
+
+
+def _index(out: Path, grid: pd.DataFrame, cells: dict, labels: dict, pairs: list[tuple[str, str]]) -> None:
+    where = {(v[0], v[1], labels[cid]): cid for cid, (v, _) in cells.items()}
+    head = "".join(f"<th>{e(str(c))}</th>" for c in grid.columns)
+    lines = []
+    for values in grid.itertuples(index=False):
+        dataset, backbone = values[0], values[1]
+        tds = [f"<td>{e(str(dataset))}</td>", f"<td>{e(str(backbone))}</td>"]
+        for column, text in zip(grid.columns[2:], values[2:]):
+            cid = where.get((dataset, backbone, column))
+            inner = f'<a href="cells/{cid}.html">{e(str(text))}</a>' if cid and text != "" else e(str(text))
+            tds.append(f'<td class="num" data-column="{e(column)}">{inner}</td>')
+        lines.append("<tr>" + "".join(tds) + "</tr>")
+    choices = "".join(f'<option value="{cid}">{e(f"{v[0]} · {v[1]} · {labels[cid]}")}</option>' for cid, (v, _) in cells.items())
+    links = "".join(f'<li><a href="compare/{a}--{b}.html">{e(cells[a][0][0])} · {e(cells[a][0][1])}: {e(labels[a])} vs {e(labels[b])}</a></li>' for a, b in pairs)
+    body = (f"<h1>framebench results</h1>\n<p>Accuracy per cell (as <code>bench table --format csv</code>); "
+            f"a cell opens its samples.</p>\n<table id=\"grid\"><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>\n"
+            f"<h2>Compare two cells</h2>\n<form onsubmit=\"return openCompare(event)\"><select id=\"cell-a\">{choices}</select> "
+            f"vs <select id=\"cell-b\">{choices}</select> <button>compare</button> <span id=\"compare-note\"></span></form>\n"
+            f"<script>var PAIRS = {json.dumps([f'{a}--{b}' for a, b in pairs])};</script>\n"
+            f"<details><summary>every pair of cells on one dataset, backbone and k ({len(pairs)})</summary><ul>{links}</ul></details>")
+    (out / "index.html").write_text(_page("framebench results", body, 0))
+
+
+def _describe(values: tuple, label: str) -> str:
+    named = dict(zip(CELL, values))
+    return f"{named['dataset']} · {named['backbone']} · {label}"
+
+
+def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: str, samples: dict, failed: dict, frames: Frames) -> int:
+    (out / "samples" / cid).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for row in part.itertuples(index=False):
+        kinds = verdict(row)
+        name = sample_file(row.sample_id)
+        sample = samples.get((row.dataset, row.sample_id))
+        lines.append(f'<tr class="{kinds.split()[0]}" data-verdict="{kinds}" data-category="{e(row.category)}">'
+                     f'<td><a href="../samples/{cid}/{name}">{e(row.sample_id)}</a></td><td>{e(row.category)}</td>'
+                     f'<td>{e(row.question)}</td><td>{_options(row.options)}</td><td>{e(_text(row.prediction))}</td>'
+                     f'<td>{e(_text(row.answer))}</td><td class="verdict">{kinds}</td><td>{e(row.error)}</td></tr>')
+        body = _sample_body(row, sample, failed.get(row.dataset, ""), frames, label, cid)
+        (out / "samples" / cid / name).write_text(_page(f"{row.sample_id} · {label}", body, 2))
+    categories = "".join(f'<option value="{e(c)}">{e(c) or "(none)"}</option>' for c in sorted(part["category"].unique()))
+    verdicts = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "right", "wrong", "unparsed", "error"))
+    body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>verdict <select id=\"verdict\" onchange=\"applyFilters()\">{verdicts}</select> "
+            f"category <select id=\"category\" onchange=\"applyFilters()\"><option value=\"all\">all</option>{categories}</select> "
+            f"<span id=\"shown\">{len(part)}</span> of {len(part)} samples</p>\n"
+            "<table id=\"samples\"><thead><tr><th>sample</th><th>category</th><th>question</th><th>options</th><th>prediction</th>"
+            f"<th>answer</th><th>correct</th><th>error</th></tr></thead><tbody>{''.join(lines)}</tbody></table>")
+    (out / "cells" / f"{cid}.html").parent.mkdir(exist_ok=True)
+    (out / "cells" / f"{cid}.html").write_text(_page(_describe(values, label), body, 1))
+    return len(part) + 1
+
+
+def _text(value) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def _options(options) -> str:
+    try:
+        texts = json.loads(options) if isinstance(options, str) and options else []
+    except ValueError:
+        texts = []
+    return "<br>".join(f"{LETTERS[i]}. {e(str(t))}" for i, t in enumerate(texts[: len(LETTERS)]))
+
+
+def _selected(row) -> list[int]:
+    return [int(i) for i in _text(row.selected).split()]
+
+
+def _sample_body(row, sample, failed: str, frames: Frames, label: str, cid: str) -> str:
+    facts = [("question", e(row.question)), ("options", _options(row.options)), ("prediction", e(_text(row.prediction))),
+             ("parsed", e(_text(getattr(row, "parsed", "")))), ("answer", e(_text(row.answer))), ("correct", verdict(row)),
+             ("error", e(row.error)), ("selected", e(_text(row.selected))), ("selected times (s)", e(_text(getattr(row, "selected_times", "")))),
+             ("evidence_hit", e(_text(getattr(row, "evidence_hit", "")))), ("evidence (s)", e(_evidence_text(sample)))]
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    return (f'<h1>{e(row.sample_id)}</h1>\n<p>cell: <a href="../../cells/{cid}.html">{e(row.dataset)} · {e(row.backbone)} · {e(label)}</a></p>\n'
+            f"<table>{table}</table>\n{_selection(row, sample, failed, frames)}")
+
+
+def _evidence(sample) -> tuple[tuple[float, float], ...]:
+    if sample is None:
+        return ()
+    return tuple(sample.evidence) or ((sample.interval,) if sample.interval else ())
+
+
+def _evidence_text(sample) -> str:
+    return ", ".join(f"{a:.1f}-{b:.1f}" for a, b in _evidence(sample)) or ("not known" if sample is not None else "sample not loaded")
+
+
+def _selection(row, sample, failed: str, frames: Frames, depth: int = 2) -> str:
+    """The strip of thumbnails with the selection and the evidence marked, and the score curve, or why not."""
+    if sample is None and failed:
+        strip = Strip("", 0, (), 0.0, f"the dataset could not be loaded ({failed})")
+    else:
+        strip = frames.strip(sample, int(row.candidates), int(row.frame_size), row.seek or "exact", row.cache_format)
+    chosen = set(_selected(row))
+    if strip.missing:
+        return f'<p class="missing frames-missing">No frames: {e(strip.missing)}.</p>'
+    evidence = _evidence(sample)
+    up, w, n = "../" * depth, strip.width, len(strip.times)
+    marks = [f'<span class="sel" style="left:{i * w}px;width:{w}px" title="#{i} at {strip.times[i]:.1f} s"></span>' for i in sorted(chosen) if i < n]
+    for start, end in evidence:  # underline the candidates inside [start, end]
+        first, last = bisect.bisect_left(strip.times, start), bisect.bisect_right(strip.times, end) - 1
+        if first <= last:
+            marks.append(f'<span class="ev" style="left:{first * w}px;width:{(last - first + 1) * w}px" title="evidence {start:.1f}-{end:.1f} s"></span>')
+    sheet = (f'<div class="sheet" style="width:{w * n}px"><img src="{up}{strip.sprite}" width="{w * n}" height="{HEIGHT}" '
+             f'alt="the {n} candidates">{"".join(marks)}</div>')
+    legend = '<p class="legend"><span style="color:#e31e1e">■ selected</span><span style="color:#1c7ed6">▁ evidence</span></p>'
+    scores = frames.scores(row.selector, strip, sample)
+    curve = _curve(scores, strip, chosen, evidence) if scores is not None else f'<p class="missing">No stored scores of {e(row.selector)} for these candidates.</p>'
+    return f'{legend}<div class="strip">{sheet}</div>\n{curve}'
+
+
+def _curve(scores, strip: Strip, chosen: set[int], evidence, width: int = 800, height: int = 140) -> str:
+    """The scores over time as an inline SVG: the curve, the selection as red ticks, the evidence shaded blue."""
+    duration = max(strip.duration_s, strip.times[-1] if strip.times else 0.0, 1e-9)
+    low, high = float(min(scores)), float(max(scores))
+    span = (high - low) or 1.0
+
+    def x(t: float) -> float:
+        return 10 + (width - 20) * t / duration
+
+    def y(s: float) -> float:
+        return height - 20 - (height - 30) * (s - low) / span
+
+    shades = "".join(f'<rect x="{x(a):.1f}" y="0" width="{max(x(b) - x(a), 1):.1f}" height="{height - 20}" fill="#1c7ed6" opacity="0.2"/>' for a, b in evidence)
+    points = " ".join(f"{x(t):.1f},{y(s):.1f}" for t, s in zip(strip.times, scores))
+    ticks = "".join(f'<line x1="{x(strip.times[i]):.1f}" x2="{x(strip.times[i]):.1f}" y1="0" y2="{height - 20}" stroke="#e31e1e"/>' for i in sorted(chosen) if i < len(strip.times))
+    return (f'<svg class="curve" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="scores over time">'
+            f'{shades}{ticks}<polyline fill="none" stroke="#333" stroke-width="1.5" points="{points}"/>'
+            f'<text x="10" y="{height - 5}" font-size="11">0 s</text><text x="{width - 10}" y="{height - 5}" font-size="11" text-anchor="end">{duration:.0f} s</text>'
+            f'<text x="12" y="12" font-size="11">scores {low:.3g} to {high:.3g}</text></svg>')
+
+
+def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, samples: dict, frames: Frames) -> None:
+    (ida, (va, rows_a)), (idb, (_, rows_b)) = a, b
+    differ = decided_disagreements(rows_a, rows_b)
+    in_a = {r.sample_id: r for r in rows_a[rows_a["sample_id"].isin(differ)].itertuples(index=False)}
+    in_b = {r.sample_id: r for r in rows_b[rows_b["sample_id"].isin(differ)].itertuples(index=False)}
+    blocks = []
+    for sample_id in differ:
+        ra, rb = in_a[sample_id], in_b[sample_id]
+        sample = samples.get((ra.dataset, sample_id))
+        sides = "".join(f'<div><h3>{e(labels[cid])}: {verdict(r)}</h3><p>prediction {e(_text(r.prediction))} · selected {e(_text(r.selected))}</p>'
+                        f"{_selection(r, sample, '', frames, depth=1)}</div>" for cid, r in ((ida, ra), (idb, rb)))
+        blocks.append(f'<div class="sample" data-sample="{e(sample_id)}"><h2>{e(sample_id)}</h2><p>{e(ra.question)}<br>answer {e(_text(ra.answer))}</p>'
+                      f'<div class="pair">{sides}</div></div>')
+    title = f"{va[0]} · {va[1]} · {labels[ida]} vs {labels[idb]}"
+    body = (f"<h1>{e(title)}</h1>\n<p><span id=\"differ\">{len(differ)}</span> samples where one is right and the other wrong "
+            f"(both without an error row): <a href=\"../cells/{ida}.html\">{e(labels[ida])}</a> vs <a href=\"../cells/{idb}.html\">{e(labels[idb])}</a></p>\n"
+            + "".join(blocks))
+    (out / "compare").mkdir(exist_ok=True)
+    (out / "compare" / f"{ida}--{idb}.html").write_text(_page(title, body, 1))
