@@ -49,6 +49,35 @@ def tiny_hf_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny("qwen2-vl", tmp_path_factory.mktemp("hf-qwen2-vl"))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices gain nothing from threads, and on a shared 2-core machine they thrash (`pytestmark` of the backbone modules)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """name -> that backbone at size=tiny, loaded on the CPU once for the module."""
+    from bench.registry import backbones
+
+    loaded = {}
+
+    def get(name: str):
+        if name not in loaded:
+            loaded[name] = backbones.build(f"{name}:size=tiny")
+            loaded[name].load("cpu")
+        return loaded[name]
+
+    yield get
+    for backbone in loaded.values():
+        backbone.release()
+
+
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "results"

@@ -59,6 +59,10 @@ def test_the_random_build_has_the_published_parameter_count(name):
                   "vision_config.num_hidden_layers": 27, "vision_config.image_size": 980, "perceiver_config.resampler_n_latents": 64}),
     ("pllava", {"text_config.vocab_size": 32064, "text_config.num_hidden_layers": 32, "vision_config.num_hidden_layers": 24, "vision_config.image_size": 336, "pooling_shape": [16, 12, 12],
                 "frame_shape": [24, 24], "vision_feature_layer": -2, "projector_hidden_act": "gelu"}),
+    ("llava-onevision", {"text_config.vocab_size": 152128, "text_config.num_key_value_heads": 4, "vision_config.num_hidden_layers": 26,
+                         "vision_config.image_size": 384, "vision_feature_select_strategy": "full", "vision_aspect_ratio": "anyres_max_9"}),
+    ("internvl3", {"text_config.vocab_size": 151674, "text_config.hidden_size": 3584, "vision_config.hidden_size": 1024,
+                   "vision_config.num_hidden_layers": 24, "downsample_ratio": 0.5, "image_seq_length": 256}),
 ])
 def test_the_random_build_is_the_published_config_with_only_placeholder_ids_moved(name, checks):
     backbone = full(name)

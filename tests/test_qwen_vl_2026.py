@@ -27,29 +27,7 @@ TINY_TOKENS = {"qwen2.5-vl": lambda k: 4 * math.ceil(k / 2), "qwen3-vl": lambda 
 PUBLISHED_PARAMS = {"qwen2.5-vl": 16584333312 // 2, "qwen3-vl": 17534247392 // 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads, and on a shared 2-core machine they thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """name -> that backbone at size=tiny, loaded on the CPU once for the module."""
-    loaded = {}
-
-    def get(name: str):
-        if name not in loaded:
-            loaded[name] = backbones.build(f"{name}:size=tiny")
-            loaded[name].load("cpu")
-        return loaded[name]
-
-    yield get
-    for backbone in loaded.values():
-        backbone.release()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def needle_frames(k: int, height: int = 120, width: int = 160, seed: int = 0) -> np.ndarray:

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from bench.backbones._hf import HFBackbone
+from bench.backbones.qwen2_vl import Qwen2VL
 from bench.records import Reply
 from bench.registry import backbones
 from bench.timing import timed
@@ -96,13 +97,8 @@ class Qwen3VL(HFBackbone):
     spec = "qwen3-vl"
 
     default_path = DEFAULT
-    visual_token = "<|video_pad|>"
-    placeholders = {
-        "image_token_id": "<|image_pad|>",
-        "video_token_id": "<|video_pad|>",
-        "vision_start_token_id": "<|vision_start|>",
-        "vision_end_token_id": "<|vision_end|>",
-    }
+    visual_token = Qwen2VL.visual_token  # Qwen2-VL's special tokens and config placeholders
+    placeholders = Qwen2VL.placeholders
 
     def model_class(self) -> type:
         from transformers import Qwen3VLForConditionalGeneration

@@ -74,12 +74,14 @@ class Scorer:
     def missing(self, cands: Candidates, sample: Sample) -> tuple[str, bool]:
         """Score one sample unless its scores are kept or stored: (its error or "", whether it was scored now)."""
         key = score_key(self.stored_as, cands, sample)
-        if key not in self._kept and (stored := self._stored(cands, sample)) is not None:
-            self._kept[key] = stored
         if key in self._kept:
             return "", False
+        stored = self._stored(cands, sample)
+        if stored is not None:
+            self._kept[key] = stored
+            return "", False
         try:
-            self.scores(cands, sample)
+            self._kept[key] = self._score(cands, sample)  # the store was just read: a miss
         except LoadError as exc:
             return str(exc), False
         except Exception as exc:  # one sample's failure is recorded; the others go on

@@ -58,6 +58,7 @@ class FrameBench(lmms):
         super().__init__()
         self.k, self.device = int(frames), resolve_device(device)
         self.cache_dir = Path(cache_dir) if cache_dir else default_root()
+        self.frames: dict[str, FrameCache] = {}  # cache format -> the frame cache selections are read through
         self.selections = _read_selections(Path(selections), selector, self.k) if selections else None  # batch_size and such: lmms-eval's, unused
         self.selector = None if self.selections else FrameSelector(selector, int(candidates), int(frame_size), device, self.cache_dir,
                                                                    seek, decoder, cache_format=cache_format)
@@ -86,7 +87,9 @@ class FrameBench(lmms):
             raise SelectionMissing(f"question_id {key!r} has no line in the selections file (k={self.k}); "
                                    f"run `bench select` over this benchmark, or drop selections=")
         line = self.selections[key]
-        cands = FrameCache(self.cache_dir, line["cache_format"]).candidates(Path(line["video"]), line["candidates"], line["frame_size"], line["seek"])
+        if line["cache_format"] not in self.frames:  # one per format, kept: it remembers each video's content key
+            self.frames[line["cache_format"]] = FrameCache(self.cache_dir, line["cache_format"])
+        cands = self.frames[line["cache_format"]].candidates(Path(line["video"]), line["candidates"], line["frame_size"], line["seek"])
         return cands.frames[line["indices"]], np.asarray(line["times"])
 
     def loglikelihood(self, requests):
