@@ -69,15 +69,23 @@ def cell_path(results_dir: Path, dataset: str, selector: str, backbone: str, fra
               shard: tuple[int, int] | None = None, protocol: str = "") -> Path:
     """results/<dataset>/<backbone>/<selector>__k<frames>[__<protocol>][__shard<i>of<n>].csv, specs made filename-safe.
 
+    A folder whose spec ends in .csv (`jsonl:path=x.csv`) gets a `_` after it, so no folder looks
+    like a cell file; rows a framebench before this wrote under the unsuffixed folder stay
+    readable, and a rerun writes the cell anew beside them (tables keep one row per sample).
+
     `protocol` names the candidate settings that differ from the defaults ("" for none), so a
     run with other settings writes other files and a default run keeps its file names.
     """
     def safe(spec: str) -> str:
         return re.sub(r"[^A-Za-z0-9._=+-]+", "_", spec.replace(":", "+"))
 
+    def folder(spec: str) -> str:  # never named like a cell file (`jsonl:path=x.csv`), so globbing for *.csv finds files
+        name = safe(spec)
+        return name + "_" if name.lower().endswith(".csv") else name
+
     middle = f"__{safe(protocol)}" if protocol else ""
     suffix = f"__shard{shard[0]}of{shard[1]}" if shard and shard[1] > 1 else ""
-    return Path(results_dir) / safe(dataset) / safe(backbone) / f"{safe(selector)}__k{frames}{middle}{suffix}.csv"
+    return Path(results_dir) / folder(dataset) / folder(backbone) / f"{safe(selector)}__k{frames}{middle}{suffix}.csv"
 
 
 def _format(value: object) -> str:

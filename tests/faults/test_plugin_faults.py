@@ -97,8 +97,10 @@ def test_a_folder_given_as_a_video_is_one_line_and_a_csv_dataset_reads_back(cach
     assert "Traceback" not in done.stderr and "a-folder.mp4" in done.stderr
     rows = read_all(results).set_index("sample_id")
     assert rows.loc["folder", "error"].startswith("video: ") and rows.loc["good", "error"] == ""
+    assert [p.name for p in results.iterdir()] == [f"jsonl+path={str(questions).replace('/', '_')}_"]  # not named like a cell file
+    (results / "jsonl+path=old.csv").mkdir()  # a folder an older framebench named so: the reader takes files only
     table = bench("table", "--results-dir", str(results), "--format", "csv")
-    assert table.returncode == 0, table.stderr  # the dataset's folder ends in .csv: it is not read as a cell file
+    assert table.returncode == 0, table.stderr
 
 
 def test_an_output_file_where_no_file_can_be_written_is_one_message_naming_it(cache, tmp_path):
