@@ -9,25 +9,35 @@ import io
 import os
 import re
 import shutil
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from PIL import Image
 from click.testing import CliRunner
 
 from bench.cli import main
 from bench.records import DataOptions
 from bench.registry import benchmarks
-from bench.results import read_all
+from bench.results import read_all, rewrite
 from bench.runner import RunConfig, run
 from bench.store.frames import FrameCache
 
 N, SIZE = 32, 64
 UNCACHED = "test-0-00005"  # the sample whose candidates the fixture removes from the frame cache
+FAILED = "test-0-00002"  # the sample whose uniform k=16 row the fixture turns into an error row
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A needle grid (uniform, oracle at k=4 and 16 with probe), one sample's candidates then dropped from the cache, and its site."""
+    """A needle grid (uniform, oracle at k=4 and 16 with probe), one sample's candidates then dropped from the cache, one row
+    made an error row as a run whose server failed writes it, and its site."""
     root = tmp_path_factory.mktemp("view")
     cache, results, site = root / "cache", root / "results", root / "site"
     run(RunConfig(datasets=("needle",), selectors=("uniform", "oracle"), backbones=("probe",), frames=(4, 16), limit=6,
@@ -38,6 +48,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for path in (frames.store.root / key[:2]).glob(f"{key}*"):
         path.unlink()
     assert frames.cached(sample.videos, N, SIZE, "exact") is None
+    failed = {"error": "answer: ConnectionError: the server went away", "selected": "", "prediction": "", "correct": None, "parse_ok": None}
+    uniform16 = next(p for p in results.rglob("*.csv") if p.name.startswith("uniform") and "k16" in p.name)
+    assert rewrite(uniform16, lambda row: failed if row["sample_id"] == FAILED else {}) == 1
     result = CliRunner().invoke(main, ["view", "--results-dir", str(results), "--out", str(site), "--cache-dir", str(cache), "--limit", "6"])
     assert result.exit_code == 0, result.output
     return {"cache": cache, "results": results, "site": site}
@@ -66,17 +79,25 @@ def test_the_grid_shows_the_texts_of_bench_table_csv(built):
     assert _grid_texts((built["site"] / "index.html").read_text()) == [row for row in expected if row]
 
 
+def _verdicts(rows) -> dict[str, str]:
+    """sample_id -> 'error', 'right' or 'wrong', from the CSV columns."""
+    return {r.sample_id: "error" if isinstance(r.error, str) and r.error else "right" if pd.notna(r.correct) and r.correct else "wrong" for r in rows.itertuples()}
+
+
 def test_a_compare_page_lists_exactly_the_samples_whose_verdicts_differ(built):
     data = read_all(built["results"])
-    data = data[data["error"].fillna("") == ""]
-    for page in (built["site"] / "compare").glob("*.html"):
+    pages = sorted((built["site"] / "compare").glob("*.html"))
+    assert len(pages) == 2
+    for page in pages:
         text = page.read_text()
         k = int(re.search(r"-k(\d+)-", page.name).group(1))  # oracle-k16-<hash>--uniform-k16-<hash>.html
-        at_k = data[data["frames"] == k]
-        both = at_k[at_k["selector"] == "oracle"].merge(at_k[at_k["selector"] == "uniform"], on="sample_id", suffixes=("_o", "_u"))
-        expected = set(both.loc[both["correct_o"].astype(bool) != both["correct_u"].astype(bool), "sample_id"])
+        oracle, uniform = (_verdicts(data[(data["frames"] == k) & (data["selector"] == s)]) for s in ("oracle", "uniform"))
+        expected = {s for s in oracle if oracle[s] != uniform[s]}
         assert set(re.findall(r'data-sample="([^"]+)"', text)) == expected
         assert f'<span id="differ">{len(expected)}</span>' in text
+        if k == 16:  # the error row disagrees with oracle's right answer, and the page says which side it is on
+            assert expected == {"test-0-00001", FAILED}
+            assert re.search(rf'data-sample="{FAILED}" data-a="right" data-b="error"', text)
 
 
 def test_sample_pages_show_cached_thumbnails_and_say_when_frames_are_not_cached(built):
@@ -88,11 +109,36 @@ def test_sample_pages_show_cached_thumbnails_and_say_when_frames_are_not_cached(
             continue
         sprites = set(re.findall(r'src="\.\./\.\./(thumbs/[0-9a-f]+\.jpg)"', text))
         assert len(sprites) == 1 and (site / sprites.pop()).stat().st_size > 0
-        assert text.count('<span class="sel"') == (4 if "-k4-" in page.parent.name else 16)  # the selection is marked
+        failed = page.stem == FAILED and page.parent.name.startswith("uniform-k16")
+        assert text.count('<span class="sel"') == (0 if failed else 4 if "-k4-" in page.parent.name else 16)  # the selection is marked
         assert "<svg" in text  # uniform and oracle scores are stored by the run
 
 
+def test_thumbnails_stay_within_thumbs_mb_shown_at_the_same_size(built, tmp_path):
+    full = sum(p.stat().st_size for p in (built["site"] / "thumbs").glob("*.jpg"))
+    budget = full / 4
+    site = tmp_path / "small"
+    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(site), "--cache-dir", str(built["cache"]),
+                                       "--limit", "6", "--thumbs-mb", str(budget / 1e6)])
+    assert result.exit_code == 0, result.output
+    sprites = sorted((site / "thumbs").glob("*.jpg"))
+    assert len(sprites) == 5 and sum(p.stat().st_size for p in sprites) <= budget  # five cached videos, each within a fifth
+    assert all(Image.open(p).height < 64 for p in sprites)  # stored smaller ...
+    page = next((site / "samples").glob("oracle-k16-*/test-0-00000.html")).read_text()
+    assert f'width="{N * 85}" height="64"' in page  # ... and shown at the size a full budget shows
+
+    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(tmp_path / "tiny"), "--cache-dir", str(built["cache"]),
+                                       "--limit", "6", "--thumbs-mb", "0.000001"])
+    assert result.exit_code == 0 and "5 strips are over their share of --thumbs-mb 1e-06" in result.output
+
+
 # --- a real browser ----------------------------------------------------------------------------
+
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+except ImportError:  # the browser fixture skips, saying how to install selenium
+    By = Select = None
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -113,12 +159,13 @@ def browser():
     driver.quit()
 
 
-def _shot(driver, tmp_path: Path, name: str) -> None:
-    """Keep a screenshot of the page under the test's tmp dir, and under $FRAMEBENCH_ARTIFACTS when set."""
-    for folder in (tmp_path, os.environ.get("FRAMEBENCH_ARTIFACTS")):
-        if folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(Path(folder) / f"view-{name}.png"))
+ARTIFACTS = Path(os.environ.get("FRAMEBENCH_ARTIFACTS") or Path(__file__).parents[1] / "artifacts") / "view"
+
+
+def _shot(driver, name: str) -> None:
+    """Keep a screenshot of the page as a CI artifact: artifacts/view/ in the checkout, or $FRAMEBENCH_ARTIFACTS/view/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
 def _no_console_errors(driver) -> None:
@@ -126,47 +173,99 @@ def _no_console_errors(driver) -> None:
     assert errors == []
 
 
-def test_in_a_browser_the_grid_cell_and_sample_pages_show_numbers_and_frames(built, browser, tmp_path):
-    from selenium.webdriver.common.by import By
+def _shown(driver, css: str) -> list:
+    return [item for item in driver.find_elements(By.CSS_SELECTOR, css) if item.is_displayed()]
 
+
+def _choose(driver, label: str, value: str) -> None:
+    """Pick `value` in the filter whose label starts with `label`."""
+    select = next(s for s in driver.find_elements(By.CSS_SELECTOR, "label") if s.text.startswith(label)).find_element(By.TAG_NAME, "select")
+    Select(select).select_by_value(value)
+
+
+def test_in_a_browser_the_grid_cell_and_sample_pages_show_numbers_and_frames(built, browser):
     printed = CliRunner().invoke(main, ["table", "--results-dir", str(built["results"]), "--format", "csv"]).stdout
     expected = [row for row in csv.reader(io.StringIO(printed)) if row]
     browser.get((built["site"] / "index.html").as_uri())
     rendered = [[c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in browser.find_elements(By.CSS_SELECTOR, "#grid tr")]
     assert rendered == expected
-    _shot(browser, tmp_path, "index")
+    _shot(browser, "index")
     _no_console_errors(browser)
 
     browser.find_element(By.CSS_SELECTOR, '#grid a[href*="oracle-k16"]').click()
     assert "oracle k=16" in browser.find_element(By.TAG_NAME, "h1").text
-    browser.find_element(By.ID, "verdict").send_keys("right")  # the filter hides the other rows
-    shown = [r for r in browser.find_elements(By.CSS_SELECTOR, "#samples tbody tr") if r.is_displayed()]
-    assert shown and all("right" in r.get_attribute("data-verdict") for r in shown)
-    _shot(browser, tmp_path, "cell")
+    _choose(browser, "category", "disc")  # the filters hide the other rows
+    assert {r.get_attribute("data-category") for r in _shown(browser, "#samples tbody tr")} == {"disc"}
+    assert int(browser.find_element(By.ID, "shown").text) == len(_shown(browser, "#samples tbody tr")) == 2
+    _choose(browser, "verdict", "wrong")
+    assert _shown(browser, "#samples tbody tr") == [] and browser.find_element(By.ID, "shown").text == "0"
+    _choose(browser, "verdict", "right")
+    _shot(browser, "cell")
     _no_console_errors(browser)
 
-    browser.find_element(By.CSS_SELECTOR, '#samples a[href$="test-0-00000.html"]').click()
+    browser.find_element(By.CSS_SELECTOR, '#samples a[href$="test-0-00001.html"]').click()
     sheet = browser.find_element(By.CSS_SELECTOR, ".strip img")  # the N candidates side by side, each a thumbnail
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", sheet) == N * round(SIZE * 4 / 3 * 64 / SIZE)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".strip span.sel")) == 16
     assert browser.find_elements(By.CSS_SELECTOR, "svg.curve polyline")
-    _shot(browser, tmp_path, "sample")
+    _shot(browser, "sample")
     _no_console_errors(browser)
 
 
-def test_in_a_browser_the_compare_form_opens_the_page_of_the_two_cells(built, browser, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
+def test_in_a_browser_the_compare_page_lists_and_filters_the_disagreeing_samples(built, browser):
     browser.get((built["site"] / "index.html").as_uri())
     labels = [o.text for o in Select(browser.find_element(By.ID, "cell-a")).options]
     Select(browser.find_element(By.ID, "cell-a")).select_by_visible_text(next(t for t in labels if "uniform k=16" in t))
     Select(browser.find_element(By.ID, "cell-b")).select_by_visible_text(next(t for t in labels if "oracle k=16" in t))
     browser.find_element(By.CSS_SELECTOR, "form button").click()
     assert "compare/" in browser.current_url
-    listed = {d.get_attribute("data-sample") for d in browser.find_elements(By.CSS_SELECTOR, "div.sample")}
-    page = Path(browser.current_url.removeprefix("file://")).read_text()
-    assert listed == set(re.findall(r'data-sample="([^"]+)"', page))
-    assert int(browser.find_element(By.ID, "differ").text) == len(listed)
-    _shot(browser, tmp_path, "compare")
+    data = read_all(built["results"])
+    oracle, uniform = (_verdicts(data[(data["frames"] == 16) & (data["selector"] == s)]) for s in ("oracle", "uniform"))
+    differ = {s for s in oracle if oracle[s] != uniform[s]}
+
+    def listed() -> set[str]:
+        return {d.get_attribute("data-sample") for d in _shown(browser, "div.sample")}
+
+    assert listed() == differ and int(browser.find_element(By.ID, "differ").text) == len(differ)
+    _shot(browser, "compare")
+    for side, verdicts in (("uniform k=16", uniform), ("oracle k=16", oracle)):
+        for value in ("right", "wrong", "error"):
+            _choose(browser, side, value)
+            assert listed() == {s for s in differ if verdicts[s] == value}, (side, value)
+            assert int(browser.find_element(By.ID, "shown").text) == len(listed())
+        _choose(browser, side, "all")
+    _choose(browser, "uniform k=16", "unparsed")  # the probe's "I did not see any shape." parses to no option
+    assert listed() == {s for s in differ if uniform[s] == "wrong"} != set()
+    _choose(browser, "uniform k=16", "all")
+    categories = dict(zip(data["sample_id"], data["category"]))
+    for category in sorted({categories[s] for s in differ}):
+        _choose(browser, "category", category)
+        assert listed() == {s for s in differ if categories[s] == category}
     _no_console_errors(browser)
+
+
+def test_bench_view_serve_serves_the_site_on_localhost_until_interrupted(built, browser, tmp_path):
+    site = tmp_path / "served"
+    command = [sys.executable, "-m", "bench", "view", "--results-dir", str(built["results"]), "--cache-dir", str(built["cache"]),
+               "--limit", "6", "--out", str(site), "--serve", "--port", "0"]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stderr], daemon=True).start()
+    try:
+        said, found = [], None
+        while not found:
+            said.append(lines.get(timeout=120))  # the build takes seconds; a server that never says where it is fails here
+            found = re.search(r"at (http://127\.0\.0\.1:\d+/)", said[-1])
+        url = found.group(1)
+        with urllib.request.urlopen(url + "index.html", timeout=10) as reply:
+            assert reply.read() == (site / "index.html").read_bytes()
+        browser.get(url)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#grid a")) == 4  # the four cells, over HTTP
+        browser.find_element(By.CSS_SELECTOR, '#grid a[href*="uniform-k4"]').click()
+        assert browser.find_elements(By.CSS_SELECTOR, "#samples tbody tr")
+        _no_console_errors(browser)
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)

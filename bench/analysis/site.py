@@ -5,12 +5,14 @@ from the file system):
 - index.html: the grid, the texts `bench table --format csv` prints, each cell a link; a form
   to compare two cells, and every comparable pair listed.
 - cells/<cell>.html: the cell's samples (question, options, prediction, answer, correct,
-  error), filtered by verdict (right / wrong / unparsed / error) and category.
+  error), filtered by verdict (right / wrong / unparsed / error) and category (the groups
+  `bench table --by category` prints).
 - samples/<cell>/<sample>.html: the N candidates as thumbnails with the selection outlined and
   the evidence underlined, the selector's score curve (inline SVG) with the selection and the
   evidence, or a line saying why there are no thumbnails or no scores (site_frames).
-- compare/<cell>--<cell>.html for each two cells of one (dataset, backbone, k): the samples both
-  decided (no error row) with different verdicts, each with both selections side by side.
+- compare/<cell>--<cell>.html for each two cells of one (dataset, backbone, k): the samples whose
+  verdicts differ (right, wrong, or an error row), each with both selections side by side,
+  filtered by each cell's verdict and by category.
 
 A cell is the grid's: (dataset, backbone, selector, k) and its protocol (bench.analysis.cells.CELL).
 """
@@ -29,10 +31,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis import tables
+from bench.analysis import breakdowns, tables
 from bench.analysis.cells import CELL, PROTOCOL, prepare, protocol_text, varying
 from bench.analysis.site_assets import CSS, JS
 from bench.analysis.site_frames import HEIGHT, Frames, Strip, load_samples
+from bench.grid.progress import Reporter
 from bench.options import LETTERS
 
 e = html.escape
@@ -46,6 +49,7 @@ class Built:
     rows: int
     thumbs: int  # sprites written, one per cached video and protocol
     thumb_bytes: int
+    over: int  # sprites over their share of the budget even at the smallest size and quality
     seconds: float
 
 
@@ -75,46 +79,71 @@ def _true(value) -> bool:
     return value is not None and not pd.isna(value) and bool(value)
 
 
-def decided_disagreements(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
-    """Sample ids both cells decided (no error) and answered with different verdicts, in `a`'s order."""
-    left = a[a["error"] == ""].set_index("sample_id")["correct"].map(_true)
-    right = b[b["error"] == ""].set_index("sample_id")["correct"].map(_true)
+def disagreements(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Sample ids in both cells whose verdicts differ (right, wrong or error; unparsed counts as wrong), in `a`'s order."""
+    left = a.set_index("sample_id").apply(lambda row: verdict(row).split()[0], axis=1)
+    right = b.set_index("sample_id").apply(lambda row: verdict(row).split()[0], axis=1)
     both = left.index.intersection(right.index, sort=False)
     return [s for s in both if left[s] != right[s]]
 
 
-def build(results_dir: Path, out: Path, cache_dir: Path, data_root: Path | None = None, seed: int = 0, limit: int | None = None) -> Built:
-    """Write the site for every row under `results_dir` into `out`; raises tables.TableError when there is no grid."""
+def _filter(name: str, label: str, choices: list[str]) -> str:
+    """A select that site.js's applyFilters reads: it shows the items whose data-<name> holds the chosen value."""
+    options = "".join(f'<option value="{e(c)}">{e(c) or "(none)"}</option>' for c in ["all", *choices])
+    return f'<label>{e(label)} <select data-filter="{name}" onchange="applyFilters()">{options}</select></label>'
+
+
+VERDICTS = ["right", "wrong", "unparsed", "error"]
+
+
+def _groups(rows: pd.DataFrame) -> tuple[pd.Series, list[str]]:
+    """Each row's category groups as `bench table --by category` counts them, joined by '|', and every group in print order."""
+    try:
+        grouped = breakdowns.assign_groups(rows, "category")
+    except tables.TableError:  # no category column in these CSVs: no category filter
+        return pd.Series("", index=rows.index), []
+    return grouped["group"].map("|".join), breakdowns.groups_in(grouped, "category")
+
+
+def build(results_dir: Path, out: Path, cache_dir: Path, data_root: Path | None = None, seed: int = 0, limit: int | None = None,
+          thumbs_mb: float = 200, reporter: Reporter | None = None) -> Built:
+    """Write the site for every row under `results_dir` into `out`, thumbnails within `thumbs_mb` megabytes; raises tables.TableError when there is no grid."""
     from bench.results import read_all
 
     start = time.perf_counter()
     data = read_all(results_dir)
     grid = tables.build("grid", data, tables.Filters(), tables.Options(compare=None))
     rows = prepare(data)
+    rows["groups"], categories = _groups(rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "style.css").write_text(CSS)
     (out / "site.js").write_text(JS)
 
     samples, failed = load_samples(sorted(rows["dataset"].unique()), cache_dir, data_root, seed, limit)
-    frames = Frames(cache_dir, out)
+    frames = Frames(cache_dir, out, budget=int(thumbs_mb * 1e6))
+    found = [(samples[key], row) for key, row in zip(zip(rows["dataset"], rows["sample_id"]), rows.itertuples(index=False)) if key in samples]
+    frames.prepare((Frames.wanted(sample, int(row.candidates), int(row.frame_size), row.seek, row.cache_format) for sample, row in found), reporter)
     shown = varying(rows)
     cells = {cell_id(tuple(values)): (tuple(values), part) for values, part in rows.groupby(CELL, sort=True)}
     labels = {cid: f"{v[2]} k={v[3]}" + protocol_text(dict(zip(PROTOCOL, v[4:])), shown) for cid, (v, _) in cells.items()}
     pages = 0
-    for cid, (values, part) in cells.items():
-        pages += _cell_pages(out, cid, values, part, labels[cid], samples, failed, frames)
     pairs = [(a, b) for a, b in combinations(sorted(cells), 2) if cells[a][0][:2] == cells[b][0][:2] and cells[a][0][3] == cells[b][0][3]]
-    for a, b in pairs:
-        _compare_page(out, (a, cells[a]), (b, cells[b]), labels, samples, frames)
+    with (reporter or Reporter()).phase("pages", len(cells) + len(pairs)) as advance:
+        for cid, (values, part) in cells.items():
+            pages += _cell_pages(out, cid, values, part, labels[cid], categories, samples, failed, frames)
+            advance()
+        for a, b in pairs:
+            _compare_page(out, (a, cells[a]), (b, cells[b]), labels, categories, samples, frames)
+            advance()
     _index(out, grid, cells, labels, pairs)
-    return Built(pages + len(pairs) + 1, len(rows), frames.thumbs, frames.thumb_bytes, time.perf_counter() - start)
+    return Built(pages + len(pairs) + 1, len(rows), frames.thumbs, frames.thumb_bytes, frames.over, time.perf_counter() - start)
 
 
 def _page(title: str, body: str, depth: int) -> str:
     up = "../" * depth
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f'<link rel="stylesheet" href="{up}style.css"><script src="{up}site.js"></script></head>\n'
+            f'<link rel="icon" href="data:,"><link rel="stylesheet" href="{up}style.css"><script src="{up}site.js"></script></head>\n'
             f'<body><nav><a href="{up}index.html">grid</a></nav>\n{body}\n</body></html>\n')
 
 
@@ -146,23 +175,21 @@ def _describe(values: tuple, label: str) -> str:
     return f"{named['dataset']} · {named['backbone']} · {label}"
 
 
-def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: str, samples: dict, failed: dict, frames: Frames) -> int:
+def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: str, categories: list[str], samples: dict, failed: dict, frames: Frames) -> int:
     (out / "samples" / cid).mkdir(parents=True, exist_ok=True)
     lines = []
     for row in part.itertuples(index=False):
         kinds = verdict(row)
         name = sample_file(row.sample_id)
         sample = samples.get((row.dataset, row.sample_id))
-        lines.append(f'<tr class="{kinds.split()[0]}" data-verdict="{kinds}" data-category="{e(row.category)}">'
+        lines.append(f'<tr class="{kinds.split()[0]} filtered" data-verdict="{kinds.replace(" ", "|")}" data-category="{e(row.groups)}">'
                      f'<td><a href="../samples/{cid}/{name}">{e(row.sample_id)}</a></td><td>{e(row.category)}</td>'
                      f'<td>{e(row.question)}</td><td>{_options(row.options)}</td><td>{e(_text(row.prediction))}</td>'
                      f'<td>{e(_text(row.answer))}</td><td class="verdict">{kinds}</td><td>{e(row.error)}</td></tr>')
         body = _sample_body(row, sample, failed.get(row.dataset, ""), frames, label, cid)
         (out / "samples" / cid / name).write_text(_page(f"{row.sample_id} · {label}", body, 2))
-    categories = "".join(f'<option value="{e(c)}">{e(c) or "(none)"}</option>' for c in sorted(part["category"].unique()))
-    verdicts = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "right", "wrong", "unparsed", "error"))
-    body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>verdict <select id=\"verdict\" onchange=\"applyFilters()\">{verdicts}</select> "
-            f"category <select id=\"category\" onchange=\"applyFilters()\"><option value=\"all\">all</option>{categories}</select> "
+    present = [c for c in categories if c in {g for groups in part["groups"] for g in groups.split("|")}]
+    body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>{_filter('verdict', 'verdict', VERDICTS)} {_filter('category', 'category', present)} "
             f"<span id=\"shown\">{len(part)}</span> of {len(part)} samples</p>\n"
             "<table id=\"samples\"><thead><tr><th>sample</th><th>category</th><th>question</th><th>options</th><th>prediction</th>"
             f"<th>answer</th><th>correct</th><th>error</th></tr></thead><tbody>{''.join(lines)}</tbody></table>")
@@ -252,22 +279,27 @@ def _curve(scores, strip: Strip, chosen: set[int], evidence, width: int = 800, h
             f'<text x="12" y="12" font-size="11">scores {low:.3g} to {high:.3g}</text></svg>')
 
 
-def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, samples: dict, frames: Frames) -> None:
+def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, categories: list[str], samples: dict, frames: Frames) -> None:
     (ida, (va, rows_a)), (idb, (_, rows_b)) = a, b
-    differ = decided_disagreements(rows_a, rows_b)
+    differ = disagreements(rows_a, rows_b)
     in_a = {r.sample_id: r for r in rows_a[rows_a["sample_id"].isin(differ)].itertuples(index=False)}
     in_b = {r.sample_id: r for r in rows_b[rows_b["sample_id"].isin(differ)].itertuples(index=False)}
-    blocks = []
+    blocks, errors = [], 0
     for sample_id in differ:
         ra, rb = in_a[sample_id], in_b[sample_id]
+        errors += bool(ra.error) or bool(rb.error)
         sample = samples.get((ra.dataset, sample_id))
         sides = "".join(f'<div><h3>{e(labels[cid])}: {verdict(r)}</h3><p>prediction {e(_text(r.prediction))} · selected {e(_text(r.selected))}</p>'
                         f"{_selection(r, sample, '', frames, depth=1)}</div>" for cid, r in ((ida, ra), (idb, rb)))
-        blocks.append(f'<div class="sample" data-sample="{e(sample_id)}"><h2>{e(sample_id)}</h2><p>{e(ra.question)}<br>answer {e(_text(ra.answer))}</p>'
-                      f'<div class="pair">{sides}</div></div>')
+        blocks.append(f'<div class="sample filtered" data-sample="{e(sample_id)}" data-a="{verdict(ra).replace(" ", "|")}" '
+                      f'data-b="{verdict(rb).replace(" ", "|")}" data-category="{e(ra.groups)}"><h2>{e(sample_id)}</h2>'
+                      f'<p>{e(ra.question)}<br>answer {e(_text(ra.answer))}</p><div class="pair">{sides}</div></div>')
+    present = [c for c in categories if c in {g for r in in_a.values() for g in r.groups.split("|")}]
     title = f"{va[0]} · {va[1]} · {labels[ida]} vs {labels[idb]}"
-    body = (f"<h1>{e(title)}</h1>\n<p><span id=\"differ\">{len(differ)}</span> samples where one is right and the other wrong "
-            f"(both without an error row): <a href=\"../cells/{ida}.html\">{e(labels[ida])}</a> vs <a href=\"../cells/{idb}.html\">{e(labels[idb])}</a></p>\n"
-            + "".join(blocks))
+    body = (f"<h1>{e(title)}</h1>\n<p><span id=\"differ\">{len(differ)}</span> samples whose verdicts differ "
+            f"({len(differ) - errors} right in one cell and wrong in the other, {errors} with an error row in one): "
+            f"<a href=\"../cells/{ida}.html\">{e(labels[ida])}</a> vs <a href=\"../cells/{idb}.html\">{e(labels[idb])}</a></p>\n"
+            f"<p>{_filter('a', labels[ida], VERDICTS)} {_filter('b', labels[idb], VERDICTS)} {_filter('category', 'category', present)} "
+            f"<span id=\"shown\">{len(differ)}</span> of {len(differ)} shown</p>\n" + "".join(blocks))
     (out / "compare").mkdir(exist_ok=True)
     (out / "compare" / f"{ida}--{idb}.html").write_text(_page(title, body, 1))

@@ -24,21 +24,22 @@ tr.right td.verdict { color: #080; } tr.wrong td.verdict { color: #b00; } tr.err
 .pair > div { min-width: 0; }
 .legend span { margin-right: 1em; }
 .sample { border-top: 1px solid #ddd; padding: .5em 0; }
-svg.curve { background: #fafafa; border: 1px solid #ddd; }
+svg.curve { background: #fafafa; border: 1px solid #ddd; max-width: 100%; height: auto; }
 nav a { margin-right: 1em; }
 """
 
 JS = """\
-// Filters on a cell page: show the rows whose verdict and category match the two selects.
+// Filters on cell and compare pages: show the items whose data-<name> holds each select's value.
 function applyFilters() {
-  var verdict = document.getElementById('verdict').value;
-  var category = document.getElementById('category').value;
+  var filters = document.querySelectorAll('select[data-filter]');
   var shown = 0;
-  document.querySelectorAll('tr[data-verdict]').forEach(function (row) {
-    var kinds = row.getAttribute('data-verdict').split(' ');
-    var ok = (verdict === 'all' || kinds.indexOf(verdict) >= 0) &&
-             (category === 'all' || row.getAttribute('data-category') === category);
-    row.classList.toggle('hidden', !ok);
+  document.querySelectorAll('.filtered').forEach(function (item) {
+    var ok = true;
+    filters.forEach(function (select) {
+      var values = (item.getAttribute('data-' + select.getAttribute('data-filter')) || '').split('|');
+      if (select.value !== 'all' && values.indexOf(select.value) < 0) ok = false;
+    });
+    item.classList.toggle('hidden', !ok);
     if (ok) shown += 1;
   });
   document.getElementById('shown').textContent = shown;

@@ -7,19 +7,28 @@ cache gets a reason instead of thumbnails. Nothing here decodes a video: `FrameC
 reads the entry of the row's protocol (N, frame size, seek, cache format) only where it is stored. Scores likewise: only a stored entry
 of the row's selector, under the name a run stores it by (`Scorer.stored_as`).
 
-Thumbnails are one JPEG sprite per cached video (all N candidates side by side, `HEIGHT`
-pixels high), written once however many cells show it; a page cuts each candidate out of it
-with CSS (`object-position`), so a sample page costs one image request.
+Thumbnails are one JPEG sprite per cached video (all N candidates side by side, shown
+`HEIGHT` pixels high), written once however many cells show it, so a sample page costs one
+image request. Sprites share a byte budget (`bench view --thumbs-mb`, 200 MB by default):
+each gets an equal share, and one over its share is stored at fewer pixels, then at a lower
+JPEG quality, and still shown at the same size. They are made in threads (PIL and numpy
+release the GIL), before the pages.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-from dataclasses import dataclass
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
+from bench.grid.progress import Reporter
 from bench.grid.scoring import Scorer
 from bench.records import Candidates, DataOptions, Sample
 from bench.registry import benchmarks, selectors
@@ -29,8 +38,10 @@ from bench.store.scores import cached, score_store
 
 log = logging.getLogger(__name__)
 
-HEIGHT = 64  # thumbnail height in pixels
+HEIGHT = 64  # thumbnail height on the page, in pixels
 QUALITY = 70  # JPEG quality of the sprites
+SMALLEST = 16  # a sprite over its share of the budget is stored at fewer pixels, down to this height, then at lower quality
+LOWEST = 30  # the lowest JPEG quality tried; a sprite still over its share at (SMALLEST, LOWEST) is kept as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +49,13 @@ class Strip:
     """One video's candidates as the site shows them."""
 
     sprite: str  # the sprite's path under the site ("thumbs/<key>.jpg"); "" when there are no thumbnails
-    width: int  # pixels across of one thumbnail
+    width: int  # pixels across of one thumbnail, as shown
     times: tuple[float, ...]  # seconds of each candidate
     duration_s: float
     missing: str = ""  # why there are no thumbnails; "" when there are
     key: str = ""  # the frame cache key of the candidates
-    cands: Candidates | None = None  # for score look-ups (frames not kept)
+    cands: Candidates | None = None  # for score look-ups: its frames are not kept
+    bytes: int = 0  # the sprite's size
 
 
 def load_samples(datasets: list[str], cache_dir: Path, data_root: Path | None, seed: int, limit: int | None) -> tuple[dict, dict[str, str]]:
@@ -58,58 +70,86 @@ def load_samples(datasets: list[str], cache_dir: Path, data_root: Path | None, s
     return found, failed
 
 
-class Frames:
-    """Thumbnails and scores of cached candidates, written under `out/thumbs/` as they are first asked for."""
+Wanted = tuple  # (videos, candidates, frame_size, seek, cache format): one strip
 
-    def __init__(self, cache_dir: Path, out: Path, device: str = "cpu") -> None:
+
+class Frames:
+    """Thumbnails and scores of cached candidates, written under `out/thumbs/` within `budget` bytes in all."""
+
+    def __init__(self, cache_dir: Path, out: Path, budget: int = 200_000_000, device: str = "cpu") -> None:
         self.cache_dir, self.out = Path(cache_dir), Path(out)
-        self.device = device
+        self.budget, self.device = budget, device
         self._caches: dict[str, FrameCache] = {}
-        self._strips: dict[tuple, Strip] = {}
+        self._strips: dict[Wanted, Strip] = {}
         self._stored_as: dict[str, str | None] = {}
         self._scores: dict[tuple, np.ndarray | None] = {}
         self.scores_store = score_store(self.cache_dir)
         self.thumb_bytes = 0
         self.thumbs = 0
+        self.over = 0  # sprites still over their share at the smallest size and quality
+
+    @staticmethod
+    def wanted(sample: Sample, candidates: int, frame_size: int, seek: str, cache_format: str) -> Wanted:
+        return sample.videos, candidates, frame_size, seek or "exact", cache_format or "raw"
+
+    def prepare(self, wanted: Iterable[Wanted], reporter: Reporter | None = None, threads: int | None = None) -> None:
+        """Make the sprites of every strip in `wanted` at once, each within an equal share of the budget."""
+        todo = list(dict.fromkeys(w for w in wanted if w not in self._strips))
+        for cache_format in {w[4] for w in todo}:
+            self._caches.setdefault(cache_format, FrameCache(self.cache_dir, cache_format))
+        share = self.budget // max(1, len(todo) + len(self._strips))
+        with (reporter or Reporter()).phase("thumbnails", len(todo)) as advance, ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+            for wanted, strip in zip(todo, pool.map(lambda w: self._make(*w, share=share), todo)):
+                self._strips[wanted] = strip
+                self.thumbs += bool(strip.sprite)
+                self.thumb_bytes += strip.bytes
+                self.over += strip.bytes > share
+                advance()
 
     def strip(self, sample: Sample | None, candidates: int, frame_size: int, seek: str, cache_format: str) -> Strip:
         """The thumbnails of this sample's candidates made with this protocol, or a Strip saying why there are none."""
         if sample is None:
             return Strip("", 0, (), 0.0, "the sample was not found in its dataset (see --data-root, --seed, --limit)")
-        wanted = (sample.videos, candidates, frame_size, seek, cache_format or "raw")
+        wanted = self.wanted(sample, candidates, frame_size, seek, cache_format)
         if wanted not in self._strips:
-            self._strips[wanted] = self._make(*wanted)
+            self.prepare([wanted])
         return self._strips[wanted]
 
-    def _make(self, videos: tuple[Path, ...], n: int, size: int, seek: str, cache_format: str) -> Strip:
+    def _make(self, videos: tuple[Path, ...], n: int, size: int, seek: str, cache_format: str, share: int) -> Strip:
         path = next((p for p in videos if p.exists()), None)
         if path is None:
             return Strip("", 0, (), 0.0, f"the video is not here ({', '.join(map(str, videos)) or 'no path'})")
-        if cache_format not in self._caches:
-            self._caches[cache_format] = FrameCache(self.cache_dir, cache_format)
-        cache = self._caches[cache_format]
-        cands = cache.cached(path, n, size, seek)  # only what a run stored: nothing is decoded
+        cands = self._caches[cache_format].cached(path, n, size, seek)  # only what a run stored: nothing is decoded
         if cands is None:
             return Strip("", 0, (), 0.0, f"candidates not cached (N={n}, size={size}, seek={seek}, cache={cache_format} under {self.cache_dir})")
-        frames, key, times = cands.frames, cands.key, np.asarray(cands.times, dtype=float)
-        sprite, width = self._sprite(frames, key)
-        return Strip(sprite, width, tuple(times.tolist()), float(cands.meta.duration_s), "", key, cands)
+        _, h, w, _ = cands.frames.shape
+        width = max(1, round(w * HEIGHT / h))
+        sprite, size = self._sprite(cands.frames, width, cands.key, share)
+        times = np.asarray(cands.times, dtype=float)
+        return Strip(sprite, width, tuple(times.tolist()), float(cands.meta.duration_s), "", cands.key,
+                     replace(cands, frames=np.empty((0, 0, 0, 3), np.uint8)), size)
 
-    def _sprite(self, frames: np.ndarray, key: str) -> tuple[str, int]:
-        """Write the candidates side by side, HEIGHT pixels high, as one JPEG; (its path under the site, one thumbnail's width)."""
+    def _sprite(self, frames: np.ndarray, width: int, key: str, share: int) -> tuple[str, int]:
+        """Write the candidates side by side, `width` x HEIGHT each, as one JPEG of at most `share` bytes if it can be; (its path under the site, its bytes)."""
         from PIL import Image
 
-        n, h, w, _ = frames.shape
-        width = max(1, round(w * HEIGHT / h))
+        n, h, _, _ = frames.shape
+        factor = max(1, h // HEIGHT)  # a box filter down to about HEIGHT first: resizing the full frames costs 3x more
         sheet = Image.new("RGB", (width * n, HEIGHT))
         for i, frame in enumerate(frames):
-            sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
+            sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).reduce(factor).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
+        data, height, quality, smaller = _jpeg(sheet, QUALITY), HEIGHT, QUALITY, sheet
+        while len(data) > share and (height > SMALLEST or quality > LOWEST):
+            if height > SMALLEST:  # bytes go about with the pixels: aim a little under the share
+                height = max(SMALLEST, math.floor(height * math.sqrt(share / len(data)) * 0.95))
+                smaller = sheet.resize((max(n, round(width * n * height / HEIGHT)), height), Image.BILINEAR)
+            else:
+                quality = max(LOWEST, quality - 20)
+            data = _jpeg(smaller, quality)
         target = self.out / "thumbs" / f"{key}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
-        sheet.save(target, "JPEG", quality=QUALITY)
-        self.thumb_bytes += target.stat().st_size
-        self.thumbs += 1
-        return f"thumbs/{key}.jpg", width
+        target.write_bytes(data)
+        return f"thumbs/{key}.jpg", len(data)
 
     def scores(self, selector: str, strip: Strip, sample: Sample | None) -> np.ndarray | None:
         """The selector's N stored scores for this sample's candidates; None where none are stored."""
@@ -135,3 +175,9 @@ class Frames:
                 log.warning("bench view: no scores for %s (%s)", selector, exc)
                 self._stored_as[selector] = None
         return self._stored_as[selector]
+
+
+def _jpeg(image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()

@@ -1,0 +1,142 @@
+"""`bench view` at scale: seconds, peak memory and thumbnail megabytes for a results dir of 10,000 rows.
+
+The target (issue 28): 10,000 rows build in under a minute, with at most 200 MB of thumbnails.
+Thumbnails cost per distinct video, not per row, so the rows here are the heavy case: one
+video per sample, 1,000 samples as a `jsonl` dataset, times 10 cells (uniform and
+`clip:size=tiny`, each at k = 4, 8, 16, 32, 64) with the `probe` backbone, N = 128 candidates at
+short side 336 (the defaults). Each video is 16 s of 640x360 at 8 fps cut from one panned 1/f
+landscape with moving objects and sensor noise (perf/decode.py's footage, whose JPEGs weigh
+what natural frames weigh), each from its own place in it.
+
+The videos, rows and caches are made once under --workdir and kept, so a rerun times only
+`bench view` (a child process: its wall seconds and peak resident memory).
+
+    python -m perf.view                      # 1,000 videos x 10 cells = 10,000 rows
+    python -m perf.view --videos 2000 --thumbs-mb 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import av
+import numpy as np
+
+from perf.decode import encode
+
+WIDTH, HEIGHT, FPS, FRAMES = 640, 360, 8, 128
+OBJECTS = 5
+
+
+def landscape(seed: int = 7, height: int = HEIGHT, width: int = 8 * WIDTH) -> np.ndarray:
+    """A wide 1/f-textured ground (natural images' spectrum) that every video pans across from its own offset."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft2(rng.normal(size=(height, width)))
+    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
+    texture = np.fft.irfft2(spectrum / np.maximum(radius, 1 / width), s=(height, width))
+    texture = (texture - texture.mean()) / texture.std()
+    return np.clip(np.stack([110 + 38 * texture, 120 + 34 * texture, 80 + 28 * texture], -1), 0, 255).astype(np.float32)
+
+
+def make_video(path: Path, index: int, ground: np.ndarray) -> Path:
+    """Video `index`: a pan across `ground` from its own offset and speed, with moving discs and sensor noise."""
+    if path.exists():
+        return path
+    rng = np.random.default_rng(index)
+    start, speed = int(rng.integers(0, ground.shape[1] - WIDTH - FRAMES * 4)), int(rng.integers(1, 4))
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    objects = [(rng.uniform(30, 120), rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT), rng.uniform(-6, 6), rng.uniform(-3, 3),
+                rng.uniform(30, 250, size=3)) for _ in range(OBJECTS)]
+
+    def frames():
+        for i in range(FRAMES):
+            image = ground[:, start + i * speed : start + i * speed + WIDTH].copy()
+            for size, x0, y0, vx, vy, colour in objects:
+                inside = (xx - (x0 + vx * i) % WIDTH) ** 2 + (yy - (y0 + vy * i) % HEIGHT) ** 2 <= (size / 2) ** 2
+                image[inside] = colour
+            image += rng.normal(0, 2, size=(HEIGHT, WIDTH, 1))
+            yield av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+
+    return encode(path, frames(), FPS, WIDTH, HEIGHT, {"preset": "ultrafast", "crf": "23"})
+
+
+def _make(args: tuple[Path, int]) -> Path:
+    return make_video(*args, ground=_GROUND)
+
+
+def _start(ground: np.ndarray) -> None:
+    global _GROUND
+    _GROUND = ground
+
+
+_GROUND: np.ndarray
+
+
+def dataset(workdir: Path, n: int, workers: int) -> Path:
+    """n videos and a jsonl of one five-option question per video (answers and categories drawn at random)."""
+    folder = workdir / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    ground = landscape()
+    with ProcessPoolExecutor(workers, initializer=_start, initargs=(ground,)) as pool:
+        for done, _ in enumerate(pool.map(_make, [(folder / f"v{i:05d}.mp4", i) for i in range(n)], chunksize=8), 1):
+            if done % 100 == 0:
+                print(f"  {done}/{n} videos", file=sys.stderr)
+    rng = np.random.default_rng(0)
+    questions = workdir / f"questions-{n}.jsonl"
+    with questions.open("w") as file:
+        for i in range(n):
+            file.write(json.dumps({"id": f"q{i:05d}", "video": f"videos/v{i:05d}.mp4", "question": "Which colour is the largest disc?",
+                                   "options": ["red", "green", "blue", "yellow", "grey"], "answer": "ABCDE"[rng.integers(5)],
+                                   "category": ["colour", "count", "motion"][rng.integers(3)]}) + "\n")
+    return questions
+
+
+def bench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench", *args]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=1000, help="samples, one video each (default 1000: 10,000 rows)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/framebench-perf-view"), help="kept between runs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that make videos and decode")
+    parser.add_argument("--thumbs-mb", type=float, default=None, help="passed to bench view (default: its own)")
+    args = parser.parse_args()
+
+    workdir = args.workdir
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    questions = dataset(workdir, args.videos, args.workers)
+    results, cache = workdir / f"results-{args.videos}", workdir / "cache"
+    started = time.perf_counter()
+    subprocess.run(bench("run", "--dataset", f"jsonl:path={questions}", "--selector", "uniform,clip:size=tiny", "--backbone", "probe",
+                         "--frames", "4,8,16,32,64", "--results-dir", str(results), "--cache-dir", str(cache), "--device", "cpu",
+                         "--workers", str(args.workers)), check=True, env=env)
+    print(f"bench run (or its resume): {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+    site = workdir / "site"
+    shutil.rmtree(site, ignore_errors=True)
+    view = bench("view", "--results-dir", str(results), "--cache-dir", str(cache), "--out", str(site))
+    if args.thumbs_mb is not None:
+        view += ["--thumbs-mb", str(args.thumbs_mb)]
+    started = time.perf_counter()
+    _, status, usage = os.wait4(subprocess.Popen(view, env=env).pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"bench view failed: {' '.join(view)}")
+    thumbs = sum(p.stat().st_size for p in (site / "thumbs").glob("*.jpg"))
+    pages = sum(1 for _ in site.rglob("*.html"))
+    rows = sum(max(0, sum(1 for _ in p.open()) - 1) for p in results.rglob("*.csv"))
+    print(f"bench view: {rows} rows, {args.videos} videos -> {pages} pages in {seconds:.1f} s wall "
+          f"(target < 60 s); thumbnails {thumbs / 1e6:.1f} MB (target < 200 MB); peak memory {usage.ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
