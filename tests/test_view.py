@@ -132,6 +132,18 @@ def test_thumbnails_stay_within_thumbs_mb_shown_at_the_same_size(built, tmp_path
     assert result.exit_code == 0 and "5 strips are over their share of --thumbs-mb 1e-06" in result.output
 
 
+def test_a_later_build_reads_the_thumbnails_the_cache_keeps_not_the_frames(built, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(built["cache"], cache, ignore=lambda folder, names: ["frames"] if Path(folder) == built["cache"] else [])
+    assert not (cache / "frames").exists() and len(list((cache / "thumbs").rglob("*.json"))) == 5
+    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(tmp_path / "site"), "--cache-dir", str(cache), "--limit", "6"])
+    assert result.exit_code == 0, result.output
+    again = {p.name: p.read_bytes() for p in (tmp_path / "site" / "thumbs").glob("*.jpg")}
+    assert again == {p.name: p.read_bytes() for p in (built["site"] / "thumbs").glob("*.jpg")}
+    uncached = next((tmp_path / "site" / "samples").glob(f"uniform-k4-*/{UNCACHED}.html")).read_text()
+    assert "candidates not cached" in uncached  # it never had thumbnails either
+
+
 # --- a real browser ----------------------------------------------------------------------------
 
 try:

@@ -20,6 +20,7 @@ A cell is the grid's: (dataset, backbone, selector, k) and its protocol (bench.a
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import html
 import json
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.analysis import breakdowns, tables
@@ -65,6 +67,9 @@ def sample_file(sample_id: str) -> str:
     return f"{safe}.html" if safe == sample_id else f"{safe}-{hashlib.blake2b(sample_id.encode(), digest_size=4).hexdigest()}.html"
 
 
+VERDICTS = ["right", "wrong", "unparsed", "error"]  # the words `verdict` gives, as the filters offer them
+
+
 def verdict(row) -> str:
     """The filter words a row answers to: 'error', or 'right', or 'wrong' (and 'unparsed' where nothing parsed)."""
     if row.error:
@@ -81,19 +86,21 @@ def _true(value) -> bool:
 
 def disagreements(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     """Sample ids in both cells whose verdicts differ (right, wrong or error; unparsed counts as wrong), in `a`'s order."""
-    left = a.set_index("sample_id").apply(lambda row: verdict(row).split()[0], axis=1)
-    right = b.set_index("sample_id").apply(lambda row: verdict(row).split()[0], axis=1)
+    left, right = _outcome(a), _outcome(b)
     both = left.index.intersection(right.index, sort=False)
-    return [s for s in both if left[s] != right[s]]
+    return list(both[left[both].to_numpy() != right[both].to_numpy()])
+
+
+def _outcome(rows: pd.DataFrame) -> pd.Series:
+    """sample_id -> the first word of `verdict` ('error', 'right' or 'wrong') of each row."""
+    correct = rows["correct"].map(_true).to_numpy(dtype=bool)
+    return pd.Series(np.where(rows["error"] != "", "error", np.where(correct, "right", "wrong")), index=rows["sample_id"].to_numpy())
 
 
 def _filter(name: str, label: str, choices: list[str]) -> str:
     """A select that site.js's applyFilters reads: it shows the items whose data-<name> holds the chosen value."""
     options = "".join(f'<option value="{e(c)}">{e(c) or "(none)"}</option>' for c in ["all", *choices])
     return f'<label>{e(label)} <select data-filter="{name}" onchange="applyFilters()">{options}</select></label>'
-
-
-VERDICTS = ["right", "wrong", "unparsed", "error"]
 
 
 def _groups(rows: pd.DataFrame) -> tuple[pd.Series, list[str]]:
@@ -262,21 +269,24 @@ def _curve(scores, strip: Strip, chosen: set[int], evidence, width: int = 800, h
     """The scores over time as an inline SVG: the curve, the selection as red ticks, the evidence shaded blue."""
     duration = max(strip.duration_s, strip.times[-1] if strip.times else 0.0, 1e-9)
     low, high = float(min(scores)), float(max(scores))
-    span = (high - low) or 1.0
 
     def x(t: float) -> float:
         return 10 + (width - 20) * t / duration
 
-    def y(s: float) -> float:
-        return height - 20 - (height - 30) * (s - low) / span
-
     shades = "".join(f'<rect x="{x(a):.1f}" y="0" width="{max(x(b) - x(a), 1):.1f}" height="{height - 20}" fill="#1c7ed6" opacity="0.2"/>' for a, b in evidence)
-    points = " ".join(f"{x(t):.1f},{y(s):.1f}" for t, s in zip(strip.times, scores))
+    points = _points(tuple(np.asarray(scores, dtype=float).tolist()), strip.times, duration, width, height)
     ticks = "".join(f'<line x1="{x(strip.times[i]):.1f}" x2="{x(strip.times[i]):.1f}" y1="0" y2="{height - 20}" stroke="#e31e1e"/>' for i in sorted(chosen) if i < len(strip.times))
     return (f'<svg class="curve" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="scores over time">'
             f'{shades}{ticks}<polyline fill="none" stroke="#333" stroke-width="1.5" points="{points}"/>'
             f'<text x="10" y="{height - 5}" font-size="11">0 s</text><text x="{width - 10}" y="{height - 5}" font-size="11" text-anchor="end">{duration:.0f} s</text>'
             f'<text x="12" y="12" font-size="11">scores {low:.3g} to {high:.3g}</text></svg>')
+
+
+@functools.lru_cache(maxsize=8192)
+def _points(scores: tuple[float, ...], times: tuple[float, ...], duration: float, width: int, height: int) -> str:
+    """The curve's SVG points, made once for the pages of every k of a selector (its scores are the same)."""
+    low, span = min(scores), (max(scores) - min(scores)) or 1.0
+    return " ".join(f"{10 + (width - 20) * t / duration:.1f},{height - 20 - (height - 30) * (s - low) / span:.1f}" for t, s in zip(times, scores))
 
 
 def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, categories: list[str], samples: dict, frames: Frames) -> None:

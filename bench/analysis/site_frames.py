@@ -9,10 +9,11 @@ of the row's selector, under the name a run stores it by (`Scorer.stored_as`).
 
 Thumbnails are one JPEG sprite per cached video (all N candidates side by side, shown
 `HEIGHT` pixels high), written once however many cells show it, so a sample page costs one
-image request. Sprites share a byte budget (`bench view --thumbs-mb`, 200 MB by default):
-each gets an equal share, and one over its share is stored at fewer pixels, then at a lower
-JPEG quality, and still shown at the same size. They are made in threads (PIL and numpy
-release the GIL), before the pages.
+image request. Each sprite is also kept in the cache (`thumbs`, pruned like every kind), so a
+later `bench view` reads it instead of the candidates. Sprites share a byte budget
+(`bench view --thumbs-mb`, 200 MB by default): each gets an equal share, and one over its
+share is written at fewer pixels, then at a lower JPEG quality, and still shown at the same
+size. They are made in threads (PIL and numpy release the GIL), before the pages.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -30,13 +31,17 @@ import numpy as np
 
 from bench.grid.progress import Reporter
 from bench.grid.scoring import Scorer
-from bench.records import Candidates, DataOptions, Sample
+from bench.records import DataOptions, Sample
 from bench.registry import benchmarks, selectors
 from bench.selectors import plan
+from bench.store.arrays import ArrayStore, digest
 from bench.store.frames import FrameCache
+from bench.store.prune import declare
 from bench.store.scores import cached, score_store
 
 log = logging.getLogger(__name__)
+
+THUMBS = declare("thumbs", "thumbnail strips (bench view)")
 
 HEIGHT = 64  # thumbnail height on the page, in pixels
 QUALITY = 70  # JPEG quality of the sprites
@@ -53,8 +58,7 @@ class Strip:
     times: tuple[float, ...]  # seconds of each candidate
     duration_s: float
     missing: str = ""  # why there are no thumbnails; "" when there are
-    key: str = ""  # the frame cache key of the candidates
-    cands: Candidates | None = None  # for score look-ups: its frames are not kept
+    key: str = ""  # the frame cache key of the candidates, for score look-ups
     bytes: int = 0  # the sprite's size
 
 
@@ -84,6 +88,7 @@ class Frames:
         self._stored_as: dict[str, str | None] = {}
         self._scores: dict[tuple, np.ndarray | None] = {}
         self.scores_store = score_store(self.cache_dir)
+        self.thumb_store = ArrayStore(self.cache_dir / THUMBS)
         self.thumb_bytes = 0
         self.thumbs = 0
         self.over = 0  # sprites still over their share at the smallest size and quality
@@ -116,51 +121,41 @@ class Frames:
         return self._strips[wanted]
 
     def _make(self, videos: tuple[Path, ...], n: int, size: int, seek: str, cache_format: str, share: int) -> Strip:
+        from PIL import Image
+
         path = next((p for p in videos if p.exists()), None)
         if path is None:
             return Strip("", 0, (), 0.0, f"the video is not here ({', '.join(map(str, videos)) or 'no path'})")
-        cands = self._caches[cache_format].cached(path, n, size, seek)  # only what a run stored: nothing is decoded
-        if cands is None:
-            return Strip("", 0, (), 0.0, f"candidates not cached (N={n}, size={size}, seek={seek}, cache={cache_format} under {self.cache_dir})")
-        _, h, w, _ = cands.frames.shape
-        width = max(1, round(w * HEIGHT / h))
-        sprite, size = self._sprite(cands.frames, width, cands.key, share)
-        times = np.asarray(cands.times, dtype=float)
-        return Strip(sprite, width, tuple(times.tolist()), float(cands.meta.duration_s), "", cands.key,
-                     replace(cands, frames=np.empty((0, 0, 0, 3), np.uint8)), size)
-
-    def _sprite(self, frames: np.ndarray, width: int, key: str, share: int) -> tuple[str, int]:
-        """Write the candidates side by side, `width` x HEIGHT each, as one JPEG of at most `share` bytes if it can be; (its path under the site, its bytes)."""
-        from PIL import Image
-
-        n, h, _, _ = frames.shape
-        factor = max(1, h // HEIGHT)  # a box filter down to about HEIGHT first: resizing the full frames costs 3x more
-        sheet = Image.new("RGB", (width * n, HEIGHT))
-        for i, frame in enumerate(frames):
-            sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).reduce(factor).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
-        data, height, quality, smaller = _jpeg(sheet, QUALITY), HEIGHT, QUALITY, sheet
-        while len(data) > share and (height > SMALLEST or quality > LOWEST):
-            if height > SMALLEST:  # bytes go about with the pixels: aim a little under the share
-                height = max(SMALLEST, math.floor(height * math.sqrt(share / len(data)) * 0.95))
-                smaller = sheet.resize((max(n, round(width * n * height / HEIGHT)), height), Image.BILINEAR)
-            else:
-                quality = max(LOWEST, quality - 20)
-            data = _jpeg(smaller, quality)
-        target = self.out / "thumbs" / f"{key}.jpg"
+        frames_key = self._caches[cache_format].key(path, n, size, seek)
+        entry = digest("thumbs", frames_key, HEIGHT, QUALITY)
+        hit = self.thumb_store.load(entry, about=f"thumbnails of {path}")
+        if hit is None:
+            cands = self._caches[cache_format].cached(path, n, size, seek, rows=HEIGHT)  # only what a run stored: no video is decoded
+            if cands is None:
+                return Strip("", 0, (), 0.0, f"candidates not cached (N={n}, size={size}, seek={seek}, cache={cache_format} under {self.cache_dir})")
+            sheet, data = _sheet(cands.frames)
+            times, duration = np.asarray(cands.times, dtype=np.float64), float(cands.meta.duration_s)
+            self.thumb_store.save(entry, {"jpeg": np.frombuffer(data, np.uint8), "times": times}, {"duration_s": duration})
+        else:
+            data, times, duration = hit[0]["jpeg"].tobytes(), hit[0]["times"], hit[1]["duration_s"]
+            sheet = Image.open(io.BytesIO(data))
+        width = sheet.width // len(times)
+        data = _fit(sheet, data, len(times), share)
+        target = self.out / "thumbs" / f"{frames_key}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        return f"thumbs/{key}.jpg", len(data)
+        return Strip(f"thumbs/{frames_key}.jpg", width, tuple(np.asarray(times, dtype=float).tolist()), duration, "", frames_key, len(data))
 
     def scores(self, selector: str, strip: Strip, sample: Sample | None) -> np.ndarray | None:
         """The selector's N stored scores for this sample's candidates; None where none are stored."""
-        if strip.cands is None or sample is None:
+        if not strip.key or sample is None:
             return None
         stored_as = self._name(selector)
         if stored_as is None:
             return None
         wanted = (stored_as, strip.key, sample.question, sample.options)
         if wanted not in self._scores:
-            hit = cached(self.scores_store, stored_as, strip.cands, sample)
+            hit = cached(self.scores_store, stored_as, strip.key, sample)
             self._scores[wanted] = None if hit is None else np.array(hit.values, dtype=float)
         return self._scores[wanted]
 
@@ -175,6 +170,34 @@ class Frames:
                 log.warning("bench view: no scores for %s (%s)", selector, exc)
                 self._stored_as[selector] = None
         return self._stored_as[selector]
+
+
+def _sheet(frames: np.ndarray):
+    """The candidates side by side, HEIGHT pixels high, as a PIL image and as JPEG bytes at QUALITY."""
+    from PIL import Image
+
+    n, h, w, _ = frames.shape
+    width = max(1, round(w * HEIGHT / h))
+    factor = max(1, h // HEIGHT)  # a box filter down to about HEIGHT first: resizing the full frames costs 3x more
+    sheet = Image.new("RGB", (width * n, HEIGHT))
+    for i, frame in enumerate(frames):
+        sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).reduce(factor).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
+    return sheet, _jpeg(sheet, QUALITY)
+
+
+def _fit(sheet, data: bytes, n: int, share: int) -> bytes:
+    """`data` (`sheet` as a JPEG) if it fits in `share` bytes, else the sheet at fewer pixels, then at lower quality, until it does or can go no lower."""
+    from PIL import Image
+
+    height, quality, smaller = HEIGHT, QUALITY, sheet
+    while len(data) > share and (height > SMALLEST or quality > LOWEST):
+        if height > SMALLEST:  # bytes go about with the pixels: aim a little under the share
+            height = max(SMALLEST, math.floor(height * math.sqrt(share / len(data)) * 0.95))
+            smaller = sheet.resize((max(n, round(sheet.width * height / HEIGHT)), height), Image.BILINEAR)
+        else:
+            quality = max(LOWEST, quality - 20)
+        data = _jpeg(smaller, quality)
+    return data
 
 
 def _jpeg(image, quality: int) -> bytes:

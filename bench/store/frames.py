@@ -83,14 +83,24 @@ def to_jpeg(frames: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets
 
 
-def from_jpeg(data: np.ndarray, offsets: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The frames uint8 `shape` (N, H, W, 3), read-only, decoded from `to_jpeg`'s output."""
+def from_jpeg(data: np.ndarray, offsets: np.ndarray, shape: tuple[int, ...], rows: int = 0) -> np.ndarray:
+    """The frames uint8 `shape` (N, H, W, 3), read-only, decoded from `to_jpeg`'s output.
+
+    `rows` > 0 decodes them smaller, at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, far
+    cheaper than decoding whole frames and resizing them), the smallest with at least `rows`
+    rows: for thumbnails.
+    """
     from PIL import Image
 
+    n, h, w, c = shape
+    scale = max((s for s in (1, 2, 4, 8) if -(-h // s) >= rows), default=1) if rows > 0 else 1
+    shape = (n, -(-h // scale), -(-w // scale), c)  # libjpeg rounds a scaled size up
     frames = np.empty(shape, dtype=np.uint8)
 
     def decode_one(i: int) -> None:
         with Image.open(io.BytesIO(data[offsets[i] : offsets[i + 1]].tobytes())) as image:
+            if scale > 1:
+                image.draft("RGB", (w // scale, h // scale))  # Pillow picks the scale from the floored ratio
             frames[i] = np.asarray(image)  # RGB, as to_jpeg wrote it
 
     with ThreadPoolExecutor(min(JPEG_THREADS, os.cpu_count() or 1)) as pool:
@@ -158,18 +168,25 @@ class FrameCache:
         self.store.save(key, {**stored, "times": times}, info)
         return Candidates(frames, times, key, meta, seek, used, seconds, cached=False)
 
-    def cached(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact") -> Candidates | None:
-        """The candidates if the cache holds them, else None: never decodes (`bench view` shows only what a run left)."""
-        path = resolve(videos)
-        return self._load(path, self._key(self.content_key(path), n, size, seek), seek)
+    def key(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact") -> str:
+        """The key of these candidates' entry, whether or not it is stored (the video is hashed once per file version)."""
+        return self._key(self.content_key(resolve(videos)), n, size, seek)
 
-    def _load(self, path: Path, key: str, seek: str) -> Candidates | None:
+    def cached(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact", rows: int = 0) -> Candidates | None:
+        """The candidates if the cache holds them, else None: never decodes a video (`bench view` shows only what a run left).
+
+        `rows` > 0: JPEG entries may come back smaller, down to `rows` rows (see from_jpeg); raw ones come as stored.
+        """
+        path = resolve(videos)
+        return self._load(path, self._key(self.content_key(path), n, size, seek), seek, rows)
+
+    def _load(self, path: Path, key: str, seek: str, rows: int = 0) -> Candidates | None:
         hit = self.store.load(key, about=f"video {path}")
         if hit is None:
             return None
         arrays, info = hit
         meta = VideoMeta(path, info["duration_s"], info["fps"], info["n_frames"], info["width"], info["height"])
-        frames = from_jpeg(arrays["jpeg"], arrays["offsets"], tuple(info["shape"])) if self.format.name == "jpeg" else arrays["frames"]
+        frames = from_jpeg(arrays["jpeg"], arrays["offsets"], tuple(info["shape"]), rows) if self.format.name == "jpeg" else arrays["frames"]
         return Candidates(frames, arrays["times"], key, meta, seek, info["decoder"], info["decode_s"], cached=True)
 
     def space_needed(self, videos: Iterable[tuple[Path, ...] | Path], n: int, size: int = 336, seek: str = "exact") -> SpaceNeed:

@@ -35,12 +35,13 @@ def score_store(cache_dir: Path) -> ArrayStore:
     return ArrayStore(Path(cache_dir) / FOLDER)
 
 
-def score_key(scorer: str, candidates: Candidates, sample: Sample) -> str:
-    return digest("scores", scorer, candidates.key, sample.question, sample.options)
+def score_key(scorer: str, candidates: Candidates | str, sample: Sample) -> str:
+    """The entry of `scorer`'s scores of these candidates (or the frames key they have) for this sample's question."""
+    return digest("scores", scorer, candidates if isinstance(candidates, str) else candidates.key, sample.question, sample.options)
 
 
-def cached(store: ArrayStore, scorer: str, candidates: Candidates, sample: Sample) -> Scores | None:
-    """The stored scores of `scorer` for this sample, or None for a miss."""
+def cached(store: ArrayStore, scorer: str, candidates: Candidates | str, sample: Sample) -> Scores | None:
+    """The stored scores of `scorer` for this sample, or None for a miss; `candidates` may be their frames key."""
     hit = store.load(score_key(scorer, candidates, sample), about=f"{scorer} scores of {sample.dataset} {sample.sample_id}")
     return None if hit is None else Scores(np.asarray(hit[0]["scores"]), hit[1]["score_s"], hit[1].get("n_scored"))
 

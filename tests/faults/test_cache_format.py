@@ -68,6 +68,22 @@ def test_a_cold_read_hands_on_the_frames_the_cache_holds_not_the_decoders(cache,
     assert not cold.frames.flags.writeable and not warm.frames.flags.writeable
 
 
+def test_a_jpeg_entry_read_for_thumbnails_decodes_smaller_and_alike(cache):
+    from PIL import Image
+
+    video = needle_video(cache)
+    whole = FrameCache(cache, "jpeg").candidates(video, 32, 64)
+    small = FrameCache(cache, "jpeg").cached(video, 32, 64, rows=16)  # 64 rows at 1/4 scale: the smallest with 16 or more
+    assert small.frames.shape == (32, 16, 22, 3) and small.key == whole.key and small.times.tolist() == whole.times.tolist()
+    shrunk = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(f[:, :84])).reduce(4)) for f in whole.frames])  # 4x4 means
+    assert np.abs(small.frames[:, :, :21].astype(int) - shrunk).mean() < 1  # the same pictures, scaled inside the JPEG decoder
+    assert np.abs(small.frames[:, :, :21].astype(int) - shrunk[::-1]).mean() > 10  # (other pictures are far apart)
+    assert FrameCache(cache, "jpeg").cached(video, 32, 64, rows=40).frames.shape == (32, 64, 85, 3)  # 1/2 scale has 32 rows: too few
+    assert FrameCache(cache).cached(video, 32, 64, rows=16) is None  # raw has no entry; once written it comes whole
+    FrameCache(cache).candidates(video, 32, 64)
+    assert FrameCache(cache).cached(video, 32, 64, rows=16).frames.shape == (32, 64, 85, 3)
+
+
 def test_a_raw_read_hands_on_the_decoders_frames_under_the_key_it_always_had(cache):
     video = needle_video(cache)
     cold = FrameCache(cache).candidates(video, 32, 64)
