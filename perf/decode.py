@@ -109,17 +109,21 @@ def make_video(path: Path, gop: int) -> Path:
     return encode(path, frames(), FPS, WIDTH, HEIGHT, options)
 
 
+def landscape(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A 1/f-textured ground (natural images' spectrum), float RGB in 0-255, for footage to pan across."""
+    spectrum = np.fft.rfft2(rng.normal(size=(height, width)))
+    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
+    texture = np.fft.irfft2(spectrum / np.maximum(radius, 1 / width), s=(height, width))
+    texture = (texture - texture.mean()) / texture.std()
+    return np.clip(np.stack([110 + 38 * texture, 120 + 34 * texture, 80 + 28 * texture], -1), 0, 255)
+
+
 def make_footage(path: Path, seconds: int = 60, fps: int = 30, width: int = 1280, height: int = 720) -> Path:
     """A real-looking clip: panned 1/f landscape under a drifting sky, six moving objects, sensor noise."""
     if path.exists():
         return path
     rng = np.random.default_rng(7)
-    wide = 2 * width
-    spectrum = np.fft.rfft2(rng.normal(size=(height, wide)))
-    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(wide)[None, :])
-    texture = np.fft.irfft2(spectrum / np.maximum(radius, 1 / wide), s=(height, wide))  # 1/f amplitude: natural images' spectrum
-    texture = (texture - texture.mean()) / texture.std()
-    ground = np.clip(np.stack([110 + 38 * texture, 120 + 34 * texture, 80 + 28 * texture], -1), 0, 255)
+    ground = landscape(rng, height, 2 * width)
     horizon = height * 2 // 5
     sky_rows = np.linspace(0, 1, horizon)[:, None, None]
     objects = [(rng.uniform(60, 200), rng.uniform(0, width), rng.uniform(horizon, height), rng.uniform(-6, 6), rng.uniform(-3, 3),

@@ -33,20 +33,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from perf.decode import encode
+from perf.decode import encode, landscape
 
 WIDTH, HEIGHT, FPS, FRAMES = 640, 360, 8, 128
 OBJECTS = 5
-
-
-def landscape(seed: int = 7, height: int = HEIGHT, width: int = 8 * WIDTH) -> np.ndarray:
-    """A wide 1/f-textured ground (natural images' spectrum) that every video pans across from its own offset."""
-    rng = np.random.default_rng(seed)
-    spectrum = np.fft.rfft2(rng.normal(size=(height, width)))
-    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
-    texture = np.fft.irfft2(spectrum / np.maximum(radius, 1 / width), s=(height, width))
-    texture = (texture - texture.mean()) / texture.std()
-    return np.clip(np.stack([110 + 38 * texture, 120 + 34 * texture, 80 + 28 * texture], -1), 0, 255).astype(np.float32)
 
 
 def make_video(path: Path, index: int, ground: np.ndarray) -> Path:
@@ -89,7 +79,7 @@ def dataset(workdir: Path, n: int, workers: int) -> Path:
     """n videos and a jsonl of one five-option question per video (answers and categories drawn at random)."""
     folder = workdir / "videos"
     folder.mkdir(parents=True, exist_ok=True)
-    ground = landscape()
+    ground = landscape(np.random.default_rng(7), HEIGHT, 8 * WIDTH).astype(np.float32)  # every video pans across it from its own offset
     with ProcessPoolExecutor(workers, initializer=_start, initargs=(ground,)) as pool:
         for done, _ in enumerate(pool.map(_make, [(folder / f"v{i:05d}.mp4", i) for i in range(n)], chunksize=8), 1):
             if done % 100 == 0:

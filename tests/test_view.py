@@ -51,9 +51,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     failed = {"error": "answer: ConnectionError: the server went away", "selected": "", "prediction": "", "correct": None, "parse_ok": None}
     uniform16 = next(p for p in results.rglob("*.csv") if p.name.startswith("uniform") and "k16" in p.name)
     assert rewrite(uniform16, lambda row: failed if row["sample_id"] == FAILED else {}) == 1
-    result = CliRunner().invoke(main, ["view", "--results-dir", str(results), "--out", str(site), "--cache-dir", str(cache), "--limit", "6"])
-    assert result.exit_code == 0, result.output
+    _view(results, site, cache)
     return {"cache": cache, "results": results, "site": site}
+
+
+def _view(results: Path, site: Path, cache: Path, *extra: str) -> str:
+    """Run `bench view` over the fixture's six samples; its output."""
+    result = CliRunner().invoke(main, ["view", "--results-dir", str(results), "--out", str(site), "--cache-dir", str(cache), "--limit", "6", *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def _grid_texts(index: str) -> list[list[str]]:
@@ -118,26 +124,22 @@ def test_thumbnails_stay_within_thumbs_mb_shown_at_the_same_size(built, tmp_path
     full = sum(p.stat().st_size for p in (built["site"] / "thumbs").glob("*.jpg"))
     budget = full / 4
     site = tmp_path / "small"
-    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(site), "--cache-dir", str(built["cache"]),
-                                       "--limit", "6", "--thumbs-mb", str(budget / 1e6)])
-    assert result.exit_code == 0, result.output
+    _view(built["results"], site, built["cache"], "--thumbs-mb", str(budget / 1e6))
     sprites = sorted((site / "thumbs").glob("*.jpg"))
     assert len(sprites) == 5 and sum(p.stat().st_size for p in sprites) <= budget  # five cached videos, each within a fifth
     assert all(Image.open(p).height < 64 for p in sprites)  # stored smaller ...
     page = next((site / "samples").glob("oracle-k16-*/test-0-00000.html")).read_text()
     assert f'width="{N * 85}" height="64"' in page  # ... and shown at the size a full budget shows
 
-    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(tmp_path / "tiny"), "--cache-dir", str(built["cache"]),
-                                       "--limit", "6", "--thumbs-mb", "0.000001"])
-    assert result.exit_code == 0 and "5 strips are over their share of --thumbs-mb 1e-06" in result.output
+    output = _view(built["results"], tmp_path / "tiny", built["cache"], "--thumbs-mb", "0.000001")
+    assert "5 strips are over their share of --thumbs-mb 1e-06" in output
 
 
 def test_a_later_build_reads_the_thumbnails_the_cache_keeps_not_the_frames(built, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(built["cache"], cache, ignore=lambda folder, names: ["frames"] if Path(folder) == built["cache"] else [])
     assert not (cache / "frames").exists() and len(list((cache / "thumbs").rglob("*.json"))) == 5
-    result = CliRunner().invoke(main, ["view", "--results-dir", str(built["results"]), "--out", str(tmp_path / "site"), "--cache-dir", str(cache), "--limit", "6"])
-    assert result.exit_code == 0, result.output
+    _view(built["results"], tmp_path / "site", cache)
     again = {p.name: p.read_bytes() for p in (tmp_path / "site" / "thumbs").glob("*.jpg")}
     assert again == {p.name: p.read_bytes() for p in (built["site"] / "thumbs").glob("*.jpg")}
     uncached = next((tmp_path / "site" / "samples").glob(f"uniform-k4-*/{UNCACHED}.html")).read_text()

@@ -103,6 +103,12 @@ def _filter(name: str, label: str, choices: list[str]) -> str:
     return f'<label>{e(label)} <select data-filter="{name}" onchange="applyFilters()">{options}</select></label>'
 
 
+def _category_filter(categories: list[str], groups) -> str:
+    """The category filter, offering those of `categories` that some of `groups` (each '|'-joined, as `_groups` gives) holds."""
+    held = {g for joined in groups for g in joined.split("|")}
+    return _filter("category", "category", [c for c in categories if c in held])
+
+
 def _groups(rows: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     """Each row's category groups as `bench table --by category` counts them, joined by '|', and every group in print order."""
     try:
@@ -195,8 +201,7 @@ def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: s
                      f'<td>{e(_text(row.answer))}</td><td class="verdict">{kinds}</td><td>{e(row.error)}</td></tr>')
         body = _sample_body(row, sample, failed.get(row.dataset, ""), frames, label, cid)
         (out / "samples" / cid / name).write_text(_page(f"{row.sample_id} · {label}", body, 2))
-    present = [c for c in categories if c in {g for groups in part["groups"] for g in groups.split("|")}]
-    body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>{_filter('verdict', 'verdict', VERDICTS)} {_filter('category', 'category', present)} "
+    body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>{_filter('verdict', 'verdict', VERDICTS)} {_category_filter(categories, part['groups'])} "
             f"<span id=\"shown\">{len(part)}</span> of {len(part)} samples</p>\n"
             "<table id=\"samples\"><thead><tr><th>sample</th><th>category</th><th>question</th><th>options</th><th>prediction</th>"
             f"<th>answer</th><th>correct</th><th>error</th></tr></thead><tbody>{''.join(lines)}</tbody></table>")
@@ -304,12 +309,11 @@ def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, categories: list[
         blocks.append(f'<div class="sample filtered" data-sample="{e(sample_id)}" data-a="{verdict(ra).replace(" ", "|")}" '
                       f'data-b="{verdict(rb).replace(" ", "|")}" data-category="{e(ra.groups)}"><h2>{e(sample_id)}</h2>'
                       f'<p>{e(ra.question)}<br>answer {e(_text(ra.answer))}</p><div class="pair">{sides}</div></div>')
-    present = [c for c in categories if c in {g for r in in_a.values() for g in r.groups.split("|")}]
     title = f"{va[0]} · {va[1]} · {labels[ida]} vs {labels[idb]}"
     body = (f"<h1>{e(title)}</h1>\n<p><span id=\"differ\">{len(differ)}</span> samples whose verdicts differ "
             f"({len(differ) - errors} right in one cell and wrong in the other, {errors} with an error row in one): "
             f"<a href=\"../cells/{ida}.html\">{e(labels[ida])}</a> vs <a href=\"../cells/{idb}.html\">{e(labels[idb])}</a></p>\n"
-            f"<p>{_filter('a', labels[ida], VERDICTS)} {_filter('b', labels[idb], VERDICTS)} {_filter('category', 'category', present)} "
+            f"<p>{_filter('a', labels[ida], VERDICTS)} {_filter('b', labels[idb], VERDICTS)} {_category_filter(categories, [r.groups for r in in_a.values()])} "
             f"<span id=\"shown\">{len(differ)}</span> of {len(differ)} shown</p>\n" + "".join(blocks))
     (out / "compare").mkdir(exist_ok=True)
     (out / "compare" / f"{ida}--{idb}.html").write_text(_page(title, body, 1))

@@ -35,7 +35,7 @@ from bench.records import DataOptions, Sample
 from bench.registry import benchmarks, selectors
 from bench.selectors import plan
 from bench.store.arrays import ArrayStore, digest
-from bench.store.frames import FrameCache
+from bench.store.frames import FrameCache, jpeg_bytes
 from bench.store.prune import declare
 from bench.store.scores import cached, score_store
 
@@ -182,7 +182,7 @@ def _sheet(frames: np.ndarray):
     sheet = Image.new("RGB", (width * n, HEIGHT))
     for i, frame in enumerate(frames):
         sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).reduce(factor).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
-    return sheet, _jpeg(sheet, QUALITY)
+    return sheet, jpeg_bytes(sheet, QUALITY)
 
 
 def _fit(sheet, data: bytes, n: int, share: int) -> bytes:
@@ -196,11 +196,6 @@ def _fit(sheet, data: bytes, n: int, share: int) -> bytes:
             smaller = sheet.resize((max(n, round(sheet.width * height / HEIGHT)), height), Image.BILINEAR)
         else:
             quality = max(LOWEST, quality - 20)
-        data = _jpeg(smaller, quality)
+        data = jpeg_bytes(smaller, quality)
     return data
 
-
-def _jpeg(image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()

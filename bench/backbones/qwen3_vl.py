@@ -50,13 +50,12 @@ from typing import Any
 import numpy as np
 
 from bench.backbones._hf import HFBackbone
-from bench.backbones.qwen2_vl import Qwen2VL
+from bench.backbones.qwen2_vl import SPECIAL, Qwen2VL
 from bench.records import Reply
 from bench.registry import backbones
 from bench.timing import timed
 
 DEFAULT = "Qwen/Qwen3-VL-8B-Instruct"
-SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 # renders what the checkpoint's chat_template.json renders for a single user turn (no system turn)
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% for part in message['content'] %}"

@@ -68,14 +68,19 @@ def parse_cache_format(text: str) -> CacheFormat:
     raise ValueError(f"{text!r} is not a cache format: use raw, or jpeg with an optional quality, e.g. jpeg:quality={JPEG_QUALITY}")
 
 
+def jpeg_bytes(image, quality: int) -> bytes:
+    """A PIL image as JPEG bytes at `quality`."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def to_jpeg(frames: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
     """Frames uint8 (N, H, W, 3) as JPEGs: (the bytes one after another, uint8 (B,); offsets int64 (N + 1,))."""
     from PIL import Image
 
     def encode(frame: np.ndarray) -> bytes:
-        buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(frame)).save(buffer, "JPEG", quality=quality)
-        return buffer.getvalue()
+        return jpeg_bytes(Image.fromarray(np.ascontiguousarray(frame)), quality)
 
     with ThreadPoolExecutor(min(JPEG_THREADS, os.cpu_count() or 1)) as pool:
         blobs = list(pool.map(encode, frames))
