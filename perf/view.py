@@ -10,9 +10,10 @@ landscape with moving objects and sensor noise (perf/decode.py's footage, whose 
 what natural frames weigh), each from its own place in it.
 
 The videos, rows and caches are made once under --workdir and kept, so a rerun times only
-`bench view`, twice (a child process each: wall and CPU seconds, peak resident memory): the
-first makes every sprite from the frame cache, the second reads the sprites the first kept in
-the cache.
+`bench view`, twice (a child process each: wall and CPU seconds, peak resident memory): first
+over the cache as `bench run` left it, whose strips the run stored as it decoded; then with
+the strips set aside, as a cache filled before runs stored them is, so each is made from the
+frame cache. Before the views it times what a strip adds to a cache miss, on a few videos.
 
     python -m perf.view                      # 1,000 videos x 10 cells = 10,000 rows
     python -m perf.view --videos 2000 --thumbs-mb 200
@@ -116,9 +117,16 @@ def main() -> None:
                          "--workers", str(args.workers)), check=True, env=env)
     print(f"bench run (or its resume): {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
+    strip_cost(sorted((workdir / "videos").glob("*.mp4"))[:STRIP_VIDEOS], workdir / "strip-cost")
+
     rows = sum(max(0, sum(1 for _ in p.open()) - 1) for p in results.rglob("*.csv"))
-    shutil.rmtree(cache / "thumbs", ignore_errors=True)
-    for when in ("first view (sprites made from the frame cache)", "second view (sprites read from the cache's thumbs)"):
+    aside = cache / "thumbs.aside"
+    for when in ("view after bench run (strips it stored)", "view of a cache without strips (each made from the frame cache)"):
+        if aside.exists():  # a run stopped in the second view: the run's strips come back first
+            shutil.rmtree(cache / "thumbs", ignore_errors=True)
+            aside.rename(cache / "thumbs")
+        if when.startswith("view of a cache without"):
+            (cache / "thumbs").rename(aside)
         site = workdir / "site"
         shutil.rmtree(site, ignore_errors=True)
         view = bench("view", "--results-dir", str(results), "--cache-dir", str(cache), "--out", str(site))
@@ -133,6 +141,31 @@ def main() -> None:
         pages = sum(1 for _ in site.rglob("*.html"))
         print(f"{when}: {rows} rows, {args.videos} videos -> {pages} pages in {seconds:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} CPU s "
               f"(target < 60 s); thumbnails {thumbs / 1e6:.1f} MB (target < 200 MB); peak memory {usage.ru_maxrss / 1024:.0f} MB")
+    shutil.rmtree(cache / "thumbs")
+    aside.rename(cache / "thumbs")
+
+
+STRIP_VIDEOS = 12
+CANDIDATES = 128  # bench run's default N
+
+
+def strip_cost(videos: list[Path], scratch: Path) -> None:
+    """Seconds of a JPEG cache miss (decode, encode, decode back) against seconds of the strip it also stores, per video."""
+    from bench.store.frames import FrameCache
+    from bench.store.thumbs import ThumbStore
+
+    miss, strip = [], []
+    for video in videos:
+        shutil.rmtree(scratch, ignore_errors=True)
+        cands = FrameCache(scratch, "jpeg").candidates(video, CANDIDATES, 336)
+        started = time.perf_counter()
+        ThumbStore(scratch / "again").save(cands.key, cands.frames, cands.times, cands.meta.duration_s)
+        strip.append(time.perf_counter() - started)
+        miss.append(cands.decode_s)
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(f"a cache miss (N={CANDIDATES}, 336, jpeg q95) over {len(videos)} videos: median {np.median(miss):.3f} s; its strip: median "
+          f"{np.median(strip):.3f} s ({np.median(strip) / np.median(miss):.1%} of the miss)")
+
 
 if __name__ == "__main__":
     main()

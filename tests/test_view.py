@@ -17,6 +17,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -36,8 +37,8 @@ FAILED = "test-0-00002"  # the sample whose uniform k=16 row the fixture turns i
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A needle grid (uniform, oracle at k=4 and 16 with probe), one sample's candidates then dropped from the cache, one row
-    made an error row as a run whose server failed writes it, and its site."""
+    """A needle grid (uniform, oracle at k=4 and 16 with probe), one sample's candidates and strip then dropped from the cache,
+    one row made an error row as a run whose server failed writes it, and its site."""
     root = tmp_path_factory.mktemp("view")
     cache, results, site = root / "cache", root / "results", root / "site"
     run(RunConfig(datasets=("needle",), selectors=("uniform", "oracle"), backbones=("probe",), frames=(4, 16), limit=6,
@@ -45,9 +46,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sample = next(s for s in benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=6)) if s.sample_id == UNCACHED)
     frames = FrameCache(cache)
     key = frames.cached(sample.videos, N, SIZE, "exact").key
-    for path in (frames.store.root / key[:2]).glob(f"{key}*"):
-        path.unlink()
-    assert frames.cached(sample.videos, N, SIZE, "exact") is None
+    for store, entry in ((frames.store, key), (frames.thumbs.store, frames.thumbs.key(key))):
+        paths = list((store.root / entry[:2]).glob(f"{entry}*"))
+        assert paths
+        for path in paths:
+            path.unlink()
+    assert frames.cached(sample.videos, N, SIZE, "exact") is None and frames.thumbs.load(key) is None
     failed = {"error": "answer: ConnectionError: the server went away", "selected": "", "prediction": "", "correct": None, "parse_ok": None}
     uniform16 = next(p for p in results.rglob("*.csv") if p.name.startswith("uniform") and "k16" in p.name)
     assert rewrite(uniform16, lambda row: failed if row["sample_id"] == FAILED else {}) == 1
@@ -133,6 +137,22 @@ def test_thumbnails_stay_within_thumbs_mb_shown_at_the_same_size(built, tmp_path
 
     output = _view(built["results"], tmp_path / "tiny", built["cache"], "--thumbs-mb", "0.000001")
     assert "5 strips are over their share of --thumbs-mb 1e-06" in output
+
+
+def test_the_run_stored_each_videos_strip_and_the_site_shows_it(built):
+    cache = FrameCache(built["cache"])
+    samples = [s for s in benchmarks.build("needle").load(DataOptions(cache_dir=built["cache"], limit=6)) if s.sample_id != UNCACHED]
+    assert len(list((built["cache"] / "thumbs").rglob("*.json"))) == len(samples) == 5  # one per decoded video
+    for sample in samples:
+        cands = cache.cached(sample.videos, N, SIZE, "exact")
+        strip = cache.thumbs.load(cands.key)
+        assert strip.times == tuple(cands.times.tolist()) and strip.duration_s == cands.meta.duration_s
+        assert (built["site"] / "thumbs" / f"{cands.key}.jpg").read_bytes() == strip.jpeg
+        sprite = np.asarray(Image.open(io.BytesIO(strip.jpeg)).convert("L"), dtype=float)
+        assert sprite.shape == (64, N * 85)  # 120x160 frames at 64 rows: 85 across
+        for i in (0, N // 2, N - 1):  # each thumbnail is its own candidate, in time order
+            frame = np.asarray(Image.fromarray(np.ascontiguousarray(cands.frames[i])).convert("L"), dtype=float)
+            assert np.abs(sprite[:, i * 85:(i + 1) * 85] - frame).mean() < 6
 
 
 def test_a_later_build_reads_the_thumbnails_the_cache_keeps_not_the_frames(built, tmp_path):

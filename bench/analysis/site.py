@@ -36,9 +36,10 @@ import pandas as pd
 from bench.analysis import breakdowns, tables
 from bench.analysis.cells import CELL, PROTOCOL, prepare, protocol_text, varying
 from bench.analysis.site_assets import CSS, JS
-from bench.analysis.site_frames import HEIGHT, Frames, Strip, load_samples
+from bench.analysis.site_frames import Frames, Strip, load_samples
 from bench.grid.progress import Reporter
 from bench.options import LETTERS
+from bench.store.thumbs import HEIGHT
 
 e = html.escape
 

@@ -2,18 +2,19 @@
 
 The CSV does not name a video file, so each dataset is loaded as `bench run` loads it (its
 `Sample`s hold the video paths, the question as the selector saw it, and the evidence); a row
-whose sample is not found, whose video is gone, or whose candidates are not in the frame
-cache gets a reason instead of thumbnails. Nothing here decodes a video: `FrameCache.cached`
-reads the entry of the row's protocol (N, frame size, seek, cache format) only where it is stored. Scores likewise: only a stored entry
-of the row's selector, under the name a run stores it by (`Scorer.stored_as`).
+whose sample is not found, whose video is gone, or whose strip and candidates are both gone
+from the cache gets a reason instead of thumbnails. Nothing here decodes a video: each strip is the one
+`bench run` stored when it decoded the candidates (bench/store/thumbs.py), or, for a cache
+filled before runs stored strips, made once from the cached entry of the row's protocol (N,
+frame size, seek, cache format) and stored. Scores likewise: only a stored entry of the row's
+selector, under the name a run stores it by (`Scorer.stored_as`).
 
 Thumbnails are one JPEG sprite per cached video (all N candidates side by side, shown
 `HEIGHT` pixels high), written once however many cells show it, so a sample page costs one
-image request. Each sprite is also kept in the cache (`thumbs`, pruned like every kind), so a
-later `bench view` reads it instead of the candidates. Sprites share a byte budget
-(`bench view --thumbs-mb`, 200 MB by default): each gets an equal share, and one over its
-share is written at fewer pixels, then at a lower JPEG quality, and still shown at the same
-size. They are made in threads (PIL and numpy release the GIL), before the pages.
+image request. Sprites share a byte budget (`bench view --thumbs-mb`, 200 MB by default):
+each gets an equal share, and one over its share is written at fewer pixels, then at a lower
+JPEG quality, and still shown at the same size. They are read in threads (PIL and numpy
+release the GIL), before the pages.
 """
 
 from __future__ import annotations
@@ -34,17 +35,13 @@ from bench.grid.scoring import Scorer
 from bench.records import DataOptions, Sample
 from bench.registry import benchmarks, selectors
 from bench.selectors import plan
-from bench.store.arrays import ArrayStore, digest
-from bench.store.frames import FrameCache, jpeg_bytes
-from bench.store.prune import declare
+from bench.store.frames import FrameCache
+from bench.store.jpeg import jpeg_bytes
 from bench.store.scores import cached, score_store
+from bench.store.thumbs import HEIGHT, QUALITY
 
 log = logging.getLogger(__name__)
 
-THUMBS = declare("thumbs", "thumbnail strips (bench view)")
-
-HEIGHT = 64  # thumbnail height on the page, in pixels
-QUALITY = 70  # JPEG quality of the sprites
 SMALLEST = 16  # a sprite over its share of the budget is stored at fewer pixels, down to this height, then at lower quality
 LOWEST = 30  # the lowest JPEG quality tried; a sprite still over its share at (SMALLEST, LOWEST) is kept as it is
 
@@ -88,7 +85,6 @@ class Frames:
         self._stored_as: dict[str, str | None] = {}
         self._scores: dict[tuple, np.ndarray | None] = {}
         self.scores_store = score_store(self.cache_dir)
-        self.thumb_store = ArrayStore(self.cache_dir / THUMBS)
         self.thumb_bytes = 0
         self.thumbs = 0
         self.over = 0  # sprites still over their share at the smallest size and quality
@@ -121,30 +117,22 @@ class Frames:
         return self._strips[wanted]
 
     def _make(self, videos: tuple[Path, ...], n: int, size: int, seek: str, cache_format: str, share: int) -> Strip:
-        from PIL import Image
-
         path = next((p for p in videos if p.exists()), None)
         if path is None:
             return Strip("", 0, (), 0.0, f"the video is not here ({', '.join(map(str, videos)) or 'no path'})")
-        frames_key = self._caches[cache_format].key(path, n, size, seek)
-        entry = digest("thumbs", frames_key, HEIGHT, QUALITY)
-        hit = self.thumb_store.load(entry, about=f"thumbnails of {path}")
-        if hit is None:
-            cands = self._caches[cache_format].cached(path, n, size, seek, rows=HEIGHT)  # only what a run stored: no video is decoded
+        frames = self._caches[cache_format]
+        key = frames.key(path, n, size, seek)
+        made = frames.thumbs.load(key, about=f"thumbnails of {path}")
+        if made is None:  # a cache filled before runs stored strips: make it from the candidates, once
+            cands = frames.cached(path, n, size, seek, rows=HEIGHT)  # only what a run stored: no video is decoded
             if cands is None:
                 return Strip("", 0, (), 0.0, f"candidates not cached (N={n}, size={size}, seek={seek}, cache={cache_format} under {self.cache_dir})")
-            sheet, data = _sheet(cands.frames)
-            times, duration = np.asarray(cands.times, dtype=np.float64), float(cands.meta.duration_s)
-            self.thumb_store.save(entry, {"jpeg": np.frombuffer(data, np.uint8), "times": times}, {"duration_s": duration})
-        else:
-            data, times, duration = hit[0]["jpeg"].tobytes(), hit[0]["times"], hit[1]["duration_s"]
-            sheet = Image.open(io.BytesIO(data))
-        width = sheet.width // len(times)
-        data = _fit(sheet, data, len(times), share)
-        target = self.out / "thumbs" / f"{frames_key}.jpg"
+            made = frames.thumbs.save(key, cands.frames, cands.times, cands.meta.duration_s)
+        data = _fit(made.jpeg, len(made.times), share)
+        target = self.out / "thumbs" / f"{key}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        return Strip(f"thumbs/{frames_key}.jpg", width, tuple(np.asarray(times, dtype=float).tolist()), duration, "", frames_key, len(data))
+        return Strip(f"thumbs/{key}.jpg", _width(made.jpeg, len(made.times)), made.times, made.duration_s, "", key, len(data))
 
     def scores(self, selector: str, strip: Strip, sample: Sample | None) -> np.ndarray | None:
         """The selector's N stored scores for this sample's candidates; None where none are stored."""
@@ -172,23 +160,21 @@ class Frames:
         return self._stored_as[selector]
 
 
-def _sheet(frames: np.ndarray):
-    """The candidates side by side, HEIGHT pixels high, as a PIL image and as JPEG bytes at QUALITY."""
+def _width(data: bytes, n: int) -> int:
+    """Pixels across of one of the n thumbnails in a strip, as shown (its header is all that is read)."""
     from PIL import Image
 
-    n, h, w, _ = frames.shape
-    width = max(1, round(w * HEIGHT / h))
-    factor = max(1, h // HEIGHT)  # a box filter down to about HEIGHT first: resizing the full frames costs 3x more
-    sheet = Image.new("RGB", (width * n, HEIGHT))
-    for i, frame in enumerate(frames):
-        sheet.paste(Image.fromarray(np.ascontiguousarray(frame)).reduce(factor).resize((width, HEIGHT), Image.BILINEAR), (i * width, 0))
-    return sheet, jpeg_bytes(sheet, QUALITY)
+    with Image.open(io.BytesIO(data)) as image:
+        return image.width // n
 
 
-def _fit(sheet, data: bytes, n: int, share: int) -> bytes:
-    """`data` (`sheet` as a JPEG) if it fits in `share` bytes, else the sheet at fewer pixels, then at lower quality, until it does or can go no lower."""
+def _fit(data: bytes, n: int, share: int) -> bytes:
+    """The strip `data` if it fits in `share` bytes, else the strip at fewer pixels, then at lower quality, until it does or can go no lower."""
     from PIL import Image
 
+    if len(data) <= share:
+        return data
+    sheet = Image.open(io.BytesIO(data))
     height, quality, smaller = HEIGHT, QUALITY, sheet
     while len(data) > share and (height > SMALLEST or quality > LOWEST):
         if height > SMALLEST:  # bytes go about with the pixels: aim a little under the share

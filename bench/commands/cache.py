@@ -59,7 +59,7 @@ def _root(cache_dir: Path | None) -> Path:
     from bench.registry import backbones, benchmarks, selectors
     from bench.store import default_root
 
-    for module in ("bench.store.frames", "bench.store.scores", "bench.store.verdicts", "bench.selector_model", "bench.analysis.site_frames"):
+    for module in ("bench.store.frames", "bench.store.scores", "bench.store.verdicts", "bench.selector_model"):
         importlib.import_module(module)
     for registry in (selectors, backbones, benchmarks):
         registry.names()  # imports their modules, plugins' included: the folders they keep are declared at import

@@ -3,6 +3,8 @@
 - `arrays`: the checksummed array store every entry goes through (`ArrayStore`), content keys,
   atomic writes, and what happens when the cache cannot be written;
 - `frames`: decoded candidates (raw or JPEG), keyed by the video's content;
+- `jpeg`: frames as JPEG bytes and back;
+- `thumbs`: each decoded video's candidates as one small JPEG strip, for `bench view`;
 - `scores`: each selector's N scores per sample;
 - `verdicts`: the judge's verdicts on open-ended answers;
 - `prune`: the kinds of entry and their folders, `bench cache info` and `bench cache prune`;

@@ -13,21 +13,20 @@ Why raw stays the default, with the measurements, is in perf/README.md.
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.records import Candidates, VideoMeta
-from bench.store.arrays import ArrayStore, digest, file_key
+from bench.store.arrays import ArrayStore, digest, file_key, unwritable
+from bench.store.jpeg import from_jpeg, to_jpeg
 from bench.store.prune import declare
+from bench.store.thumbs import ThumbStore
 from bench.video import FORMAT, VideoError, decode, open_video, output_size
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,6 @@ class CacheFormat:
 
 
 JPEG_QUALITY = 95  # the default: see perf/README.md
-JPEG_THREADS = 8  # Pillow releases the GIL while it encodes and decodes
 
 
 def parse_cache_format(text: str) -> CacheFormat:
@@ -68,52 +66,6 @@ def parse_cache_format(text: str) -> CacheFormat:
     raise ValueError(f"{text!r} is not a cache format: use raw, or jpeg with an optional quality, e.g. jpeg:quality={JPEG_QUALITY}")
 
 
-def jpeg_bytes(image, quality: int) -> bytes:
-    """A PIL image as JPEG bytes at `quality`."""
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def to_jpeg(frames: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames uint8 (N, H, W, 3) as JPEGs: (the bytes one after another, uint8 (B,); offsets int64 (N + 1,))."""
-    from PIL import Image
-
-    def encode(frame: np.ndarray) -> bytes:
-        return jpeg_bytes(Image.fromarray(np.ascontiguousarray(frame)), quality)
-
-    with ThreadPoolExecutor(min(JPEG_THREADS, os.cpu_count() or 1)) as pool:
-        blobs = list(pool.map(encode, frames))
-    offsets = np.cumsum([0, *map(len, blobs)], dtype=np.int64)
-    return np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets
-
-
-def from_jpeg(data: np.ndarray, offsets: np.ndarray, shape: tuple[int, ...], rows: int = 0) -> np.ndarray:
-    """The frames uint8 `shape` (N, H, W, 3), read-only, decoded from `to_jpeg`'s output.
-
-    `rows` > 0 decodes them smaller, at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, far
-    cheaper than decoding whole frames and resizing them), the smallest with at least `rows`
-    rows: for thumbnails.
-    """
-    from PIL import Image
-
-    n, h, w, c = shape
-    scale = max((s for s in (1, 2, 4, 8) if -(-h // s) >= rows), default=1) if rows > 0 else 1
-    shape = (n, -(-h // scale), -(-w // scale), c)  # libjpeg rounds a scaled size up
-    frames = np.empty(shape, dtype=np.uint8)
-
-    def decode_one(i: int) -> None:
-        with Image.open(io.BytesIO(data[offsets[i] : offsets[i + 1]].tobytes())) as image:
-            if scale > 1:
-                image.draft("RGB", (w // scale, h // scale))  # Pillow picks the scale from the floored ratio
-            frames[i] = np.asarray(image)  # RGB, as to_jpeg wrote it
-
-    with ThreadPoolExecutor(min(JPEG_THREADS, os.cpu_count() or 1)) as pool:
-        list(pool.map(decode_one, range(len(offsets) - 1)))
-    frames.flags.writeable = False  # like a raw hit's memory map: candidates are read, never changed
-    return frames
-
-
 class FrameCache:
     """Decoded candidates on disk, keyed by (video content, N, size, seek, format)."""
 
@@ -122,6 +74,7 @@ class FrameCache:
         self.root = Path(root)
         self.store = ArrayStore(self.root / FRAMES)
         self.keys = ArrayStore(self.root / FILE_KEYS)  # each video's content key, by file version
+        self.thumbs = ThumbStore(self.root)
         self._file_keys: dict[tuple[int, ...], str] = {}
 
     def _version(self, path: Path) -> tuple[int, ...]:
@@ -154,6 +107,7 @@ class FrameCache:
         """The candidates of the first of `videos` that exists; decodes (with `threads`, see `decode`) only on a cache miss.
 
         `decode_s` is the miss's cost, JPEG encoding and decoding included, kept on later hits.
+        A miss also stores the candidates' thumbnail strip (bench/store/thumbs.py), for `bench view`.
         """
         path = resolve(videos)
         key = self._key(self.content_key(path), n, size, seek)
@@ -171,6 +125,8 @@ class FrameCache:
         info = {"duration_s": meta.duration_s, "fps": meta.fps, "n_frames": meta.n_frames, "width": meta.width, "height": meta.height,
                 "decoder": used, "decode_s": seconds, "format": self.format.spec, "shape": list(frames.shape)}
         self.store.save(key, {**stored, "times": times}, info)
+        if not unwritable(self.root):  # a strip kept in memory would only grow with the run
+            self.thumbs.save(key, frames, times, meta.duration_s)
         return Candidates(frames, times, key, meta, seek, used, seconds, cached=False)
 
     def key(self, videos: tuple[Path, ...] | Path, n: int, size: int = 336, seek: str = "exact") -> str:

@@ -82,6 +82,7 @@ def test_info_numbers_match_du(needle4, tmp_path):
     expected = {  # kind: (entries, folder)
         "frames (decoded candidates)": (5, "frames"),  # 4 raw + 1 jpeg
         "file keys": (4, "file_keys"),  # one per video
+        "thumbnail strips (bench view)": (5, "thumbs"),  # one per frames entry, stored as it was decoded
         "scores": (1, "scores"),
         "embeddings": (2, "embeddings"),
         "captions": (1, "captions"),
@@ -90,7 +91,7 @@ def test_info_numbers_match_du(needle4, tmp_path):
     }
     for kind, (entries, folder) in expected.items():
         assert table[kind] == [str(entries), str(_du(cache / folder))], kind
-    assert table["total"] == [str(5 + 4 + 1 + 2 + 1 + 1 + 2), str(_du(cache))]
+    assert table["total"] == [str(5 + 4 + 5 + 1 + 2 + 1 + 1 + 2), str(_du(cache))]
     assert len(table) == len(expected) + 1
 
 

@@ -220,7 +220,7 @@ def test_a_cache_where_a_folder_is_a_file_warns_once_and_the_rows_are_right(cach
     assert len(warnings) == 1 and warnings[0].startswith(f"cannot write the cache in {cache} (ENOTDIR: Not a directory)")
     assert summary.errors == 0
     assert _rows(tmp_path / "results").equals(clean)
-    assert not (cache / "scores").exists()  # nothing more was written once a write had failed
+    assert not (cache / "scores").exists() and not (cache / "thumbs").exists()  # nothing more was written once a write had failed
 
 
 def _full_disk() -> None:
