@@ -166,6 +166,20 @@ def test_a_later_build_reads_the_thumbnails_the_cache_keeps_not_the_frames(built
     assert "candidates not cached" in uncached  # it never had thumbnails either
 
 
+
+def test_a_video_that_cannot_be_read_is_a_line_on_its_page_and_the_site_is_built(built, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(built["cache"], cache)
+    sample = next(s for s in benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=6)) if s.sample_id == "test-0-00003")
+    video = next(p for p in sample.videos if p.exists())
+    video.unlink()
+    video.mkdir()  # there, but opening it fails (a permission error reads the same, but root may read anything)
+    _view(built["results"], tmp_path / "site", cache)
+    page = next((tmp_path / "site" / "samples").glob("uniform-k4-*/test-0-00003.html")).read_text()
+    assert f"the video cannot be read ({video}: Is a directory)" in html.unescape(page) and "<img" not in page
+    other = next((tmp_path / "site" / "samples").glob("uniform-k4-*/test-0-00004.html")).read_text()
+    assert "<img" in other
+
 # --- a real browser ----------------------------------------------------------------------------
 
 try:

@@ -121,7 +121,10 @@ class Frames:
         if path is None:
             return Strip("", 0, (), 0.0, f"the video is not here ({', '.join(map(str, videos)) or 'no path'})")
         frames = self._caches[cache_format]
-        key = frames.key(path, n, size, seek)
+        try:
+            key = frames.key(path, n, size, seek)  # hashes the video once per file version
+        except OSError as exc:
+            return Strip("", 0, (), 0.0, f"the video cannot be read ({path}: {exc.strerror or exc})")
         made = frames.thumbs.load(key, about=f"thumbnails of {path}")
         if made is None:  # a cache filled before runs stored strips: make it from the candidates, once
             cands = frames.cached(path, n, size, seek, rows=HEIGHT)  # only what a run stored: no video is decoded

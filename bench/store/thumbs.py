@@ -1,10 +1,11 @@
 """Thumbnail strips: each video's N candidates side by side, `HEIGHT` pixels high, as one JPEG.
 
-The frame cache writes a video's strip when it decodes the candidates: the frames are in
-memory then, and a strip costs 0.08 s against the 1 s of a JPEG-format miss at N = 128 and
-336 px (perf/view.py). So `bench view` reads strips instead of decoding every cached entry
-again, which took 148 s for 1,000 videos. An entry is keyed by the candidates' frames
-key, so it names one video, N, frame size, seek and cache format, like the frames entry.
+The frame cache writes a video's strip when it decodes the candidates, while the frames are
+in memory: 0.09 s a video at N = 128 and 336 px, which adds 15% to a raw miss and 9% to a
+JPEG one. `bench view` then reads strips instead of decoding every cached entry again:
+12-19 s instead of 156 s for 10,000 rows over 1,000 videos (perf/README.md). An entry is
+keyed by the candidates' frames key, so it names one video, N, frame size, seek and cache
+format, like the frames entry.
 """
 
 from __future__ import annotations

@@ -187,8 +187,9 @@ def test_kills_at_random_points_resume_to_the_rows_of_an_unkilled_run(private_ca
 
 
 def test_a_second_run_on_the_same_cells_exits_2_naming_the_holder_and_nothing_is_duplicated(private_cache, results_dir):
+    # 6 rows x 1 s: the first run still holds the cell while the second starts, on a loaded machine too (0.3 s was not)
     command = [sys.executable, "-m", "bench", "run", "--dataset", "needle", "--selector", "uniform",
-               "--backbone", "probe:delay=0.3", "--frames", "4", "--limit", "6", *SMALL,
+               "--backbone", "probe:delay=1", "--frames", "4", "--limit", "6", *SMALL,
                "--results-dir", str(results_dir), "--cache-dir", str(private_cache)]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     path = None
