@@ -167,5 +167,6 @@ def strip_cost(videos: list[Path], scratch: Path) -> None:
     print(f"a strip (N={CANDIDATES}, 336 px) over {len(videos)} videos: median {np.median(strip):.3f} s; "
           + "; ".join(f"a {f} cache miss {np.median(s):.3f} s (the strip adds {np.median(strip) / np.median(s):.1%})" for f, s in miss.items()))
 
+
 if __name__ == "__main__":
     main()

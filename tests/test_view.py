@@ -166,7 +166,6 @@ def test_a_later_build_reads_the_thumbnails_the_cache_keeps_not_the_frames(built
     assert "candidates not cached" in uncached  # it never had thumbnails either
 
 
-
 def test_a_video_that_cannot_be_read_is_a_line_on_its_page_and_the_site_is_built(built, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(built["cache"], cache)
@@ -179,6 +178,7 @@ def test_a_video_that_cannot_be_read_is_a_line_on_its_page_and_the_site_is_built
     assert f"the video cannot be read ({video}: Is a directory)" in html.unescape(page) and "<img" not in page
     other = next((tmp_path / "site" / "samples").glob("uniform-k4-*/test-0-00004.html")).read_text()
     assert "<img" in other
+
 
 # --- a real browser ----------------------------------------------------------------------------
 
