@@ -181,7 +181,7 @@ def _n_scored(grid, scorer: str) -> list[int]:
     _, store, samples = grid
     frames = FrameCache(store.root.parent)
     stored_as = Scorer(selectors.build(scorer), scorer, store, "cpu").stored_as  # the spec and the rule's revision
-    return [cached(store, stored_as, frames.candidates(s.videos, 128, SIZE), s).n_scored for s in samples]
+    return [cached(store, stored_as, frames.candidates(s.videos, 128, SIZE).key, s).n_scored for s in samples]
 
 
 def test_uniform_catches_the_needle_about_one_time_in_eight_and_scores_nothing(grid):
@@ -380,7 +380,7 @@ def test_the_score_cache_records_how_many_candidates_each_selector_scored(spec, 
     selector = selectors.build(spec, cache_dir=tmp_path)
     store = score_store(tmp_path / "scores")
     assert score_all(Scorer(selector, selector.spec, store, "cpu"), [samples[0]], lambda s: cands, Reporter())[0] == {}
-    assert cached(store, Scorer(selector, selector.spec, store, "cpu").stored_as, cands, samples[0]).n_scored == expected
+    assert cached(store, Scorer(selector, selector.spec, store, "cpu").stored_as, cands.key, samples[0]).n_scored == expected
 
 
 def test_a_score_entry_cached_before_n_scored_was_kept_reads_back_unknown(needle, tmp_path):
@@ -389,6 +389,6 @@ def test_a_score_entry_cached_before_n_scored_was_kept_reads_back_unknown(needle
     samples, _ = needle
     cands = FrameCache(tmp_path).candidates(samples[0].videos, 32, 64)
     store = score_store(tmp_path / "scores")
-    store.save(score_key("clip", cands, samples[0]), {"scores": np.zeros(32, dtype=np.float32)}, {"score_s": 0.5})  # the old meta
-    hit = cached(store, "clip", cands, samples[0])
+    store.save(score_key("clip", cands.key, samples[0]), {"scores": np.zeros(32, dtype=np.float32)}, {"score_s": 0.5})  # the old meta
+    hit = cached(store, "clip", cands.key, samples[0])
     assert hit.n_scored is None and hit.seconds == 0.5

@@ -129,7 +129,7 @@ def _score_all(spec: str, sample, cands: Candidates, tmp_path, store: str):
     scores = score_store(tmp_path / store)
     scorer = Scorer(selector, selector.spec, scores, "cpu")
     errors, _ = score_all(scorer, [sample], lambda s: cands, Reporter())
-    hit = cached(scores, scorer.stored_as, cands, sample)
+    hit = cached(scores, scorer.stored_as, cands.key, sample)
     return errors, None if hit is None else hit.values
 
 

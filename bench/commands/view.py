@@ -34,9 +34,10 @@ def command(out: Path, serve: bool, thumbs_mb: float, port: int, results_dir: Pa
     the selector's score curve. Compare pages list, for two cells of one dataset, backbone
     and k, the samples whose verdicts differ (right, wrong, or an error row), with both
     selections side by side (filter by each cell's verdict and by category). Thumbnails and
-    scores are only read from the cache, never made: where a video's candidates are not
-    cached the page says so. All thumbnails together take at most --thumbs-mb. Datasets are loaded as `bench run` loads them
-    (--data-root, --seed, --limit), to find each sample's video.
+    scores come from the cache, and no video is decoded: each thumbnail strip is the one
+    `bench run` kept, or is made once from the cached candidates; where a video has neither
+    the page says so. All thumbnails together take at most --thumbs-mb. Datasets are loaded
+    as `bench run` loads them (--data-root, --seed, --limit), to find each sample's video.
 
     \b
     Examples:

@@ -66,14 +66,14 @@ class Scorer:
 
     def scores(self, cands: Candidates, sample: Sample) -> Scores:
         """The kept or stored scores, else scored now (loading the model) and stored; raises LoadError, or what scoring raised."""
-        key = score_key(self.stored_as, cands, sample)
+        key = score_key(self.stored_as, cands.key, sample)
         if key not in self._kept:
             self._kept[key] = self._stored(cands, sample) or self._score(cands, sample)
         return self._kept[key]
 
     def missing(self, cands: Candidates, sample: Sample) -> tuple[str, bool]:
         """Score one sample unless its scores are kept or stored: (its error or "", whether it was scored now)."""
-        key = score_key(self.stored_as, cands, sample)
+        key = score_key(self.stored_as, cands.key, sample)
         if key in self._kept:
             return "", False
         stored = self._stored(cands, sample)
@@ -90,7 +90,7 @@ class Scorer:
         return "", True
 
     def _stored(self, cands: Candidates, sample: Sample) -> Scores | None:
-        hit = cached(self.store, self.stored_as, cands, sample)
+        hit = cached(self.store, self.stored_as, cands.key, sample)
         return None if hit is None else Scores(np.array(hit.values), hit.seconds, hit.n_scored)  # a copy, not a map of a file prune may remove
 
     def _score(self, cands: Candidates, sample: Sample) -> Scores:
@@ -102,7 +102,7 @@ class Scorer:
         if values.shape != (len(cands.times),) or not np.isfinite(values).all():
             raise ValueError(f"scores must be {len(cands.times)} finite floats, got shape {values.shape}")
         scored = Scores(values, took[0], n_scored(self.selector, len(values)))
-        save(self.store, self.stored_as, cands, sample, scored)
+        save(self.store, self.stored_as, cands.key, sample, scored)
         return scored
 
     def choose(self, pick: str, k: int, cands: Candidates, sample: Sample) -> Chosen:

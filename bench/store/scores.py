@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import Candidates, Sample
+from bench.records import Sample
 from bench.store.arrays import ArrayStore, digest
 from bench.store.prune import declare
 
@@ -35,16 +35,16 @@ def score_store(cache_dir: Path) -> ArrayStore:
     return ArrayStore(Path(cache_dir) / FOLDER)
 
 
-def score_key(scorer: str, candidates: Candidates | str, sample: Sample) -> str:
-    """The entry of `scorer`'s scores of these candidates (or the frames key they have) for this sample's question."""
-    return digest("scores", scorer, candidates if isinstance(candidates, str) else candidates.key, sample.question, sample.options)
+def score_key(scorer: str, frames_key: str, sample: Sample) -> str:
+    """The entry of `scorer`'s scores of the candidates under `frames_key` (`Candidates.key`) for this sample's question."""
+    return digest("scores", scorer, frames_key, sample.question, sample.options)
 
 
-def cached(store: ArrayStore, scorer: str, candidates: Candidates | str, sample: Sample) -> Scores | None:
-    """The stored scores of `scorer` for this sample, or None for a miss; `candidates` may be their frames key."""
-    hit = store.load(score_key(scorer, candidates, sample), about=f"{scorer} scores of {sample.dataset} {sample.sample_id}")
+def cached(store: ArrayStore, scorer: str, frames_key: str, sample: Sample) -> Scores | None:
+    """The stored scores of `scorer` for this sample's candidates under `frames_key`, or None for a miss."""
+    hit = store.load(score_key(scorer, frames_key, sample), about=f"{scorer} scores of {sample.dataset} {sample.sample_id}")
     return None if hit is None else Scores(np.asarray(hit[0]["scores"]), hit[1]["score_s"], hit[1].get("n_scored"))
 
 
-def save(store: ArrayStore, scorer: str, candidates: Candidates, sample: Sample, scores: Scores) -> None:
-    store.save(score_key(scorer, candidates, sample), {"scores": scores.values}, {"score_s": scores.seconds, "n_scored": scores.n_scored})
+def save(store: ArrayStore, scorer: str, frames_key: str, sample: Sample, scores: Scores) -> None:
+    store.save(score_key(scorer, frames_key, sample), {"scores": scores.values}, {"score_s": scores.seconds, "n_scored": scores.n_scored})

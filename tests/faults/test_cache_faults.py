@@ -61,7 +61,7 @@ def _entry(cache: Path, kind: str) -> Path:
     sample = benchmarks.build("needle").load(DataOptions(cache_dir=cache, limit=4))[1]
     cands = FrameCache(cache).candidates(sample.videos, 32, 64)
     if kind == "scores":
-        key = score_key("uniform", cands, sample)
+        key = score_key("uniform", cands.key, sample)
         return cache / "scores" / key[:2] / f"{key}.scores.npy"
     return cache / "frames" / cands.key[:2] / f"{cands.key}.{kind}.npy"
 
