@@ -137,8 +137,10 @@ def main() -> None:
             sys.exit(f"bench view failed: {' '.join(view)}")
         thumbs = sum(p.stat().st_size for p in (site / "thumbs").glob("*.jpg"))
         pages = sum(1 for _ in site.rglob("*.html"))
+        written = {folder: sum(p.stat().st_size for p in site.glob(f"{folder}/**/*") if p.is_file()) for folder in ("samples", "data")}
         print(f"{when}: {rows} rows, {args.videos} videos -> {pages} pages in {seconds:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} CPU s "
-              f"(target < 60 s); thumbnails {thumbs / 1e6:.1f} MB (target < 200 MB); peak memory {usage.ru_maxrss / 1024:.0f} MB")
+              f"(target < 60 s); thumbnails {thumbs / 1e6:.1f} MB (target < 200 MB); peak memory {usage.ru_maxrss / 1024:.0f} MB; "
+              f"sample pages {written['samples'] / 1e6:.1f} MB, cell data for the compare page {written['data'] / 1e6:.1f} MB")
     shutil.rmtree(cache / "thumbs")
     aside.rename(cache / "thumbs")
     # after the views: a child's peak memory starts from its parent's at the fork, and this decodes in-process

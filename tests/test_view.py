@@ -1,11 +1,13 @@
-"""`bench view`: the static site's files, its grid against `bench table`, its compare pages against
-the CSVs, thumbnails from the frame cache only; then the site in a real (headless) chromium."""
+"""`bench view`: the static site's files, its grid against `bench table`, each cell's data (what the
+compare page reads) against the CSVs, thumbnails from the frame cache only; then the site in a real
+(headless) chromium, the compare page for every two cells against the CSVs."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
+import json
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +36,13 @@ from bench.store.frames import FrameCache
 N, SIZE = 32, 64
 UNCACHED = "test-0-00005"  # the sample whose candidates the fixture removes from the frame cache
 FAILED = "test-0-00002"  # the sample whose uniform k=16 row the fixture turns into an error row
+WRONG = "test-0-00001"  # the sample whose uniform k=4 row the fixture makes a parsed wrong answer (unparsed at k=16: no disagreement)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A needle grid (uniform, oracle at k=4 and 16 with probe), one sample's candidates and strip then dropped from the cache,
-    one row made an error row as a run whose server failed writes it, and its site."""
+    one row made an error row as a run whose server failed writes it, one a parsed wrong answer, and its site."""
     root = tmp_path_factory.mktemp("view")
     cache, results, site = root / "cache", root / "results", root / "site"
     run(RunConfig(datasets=("needle",), selectors=("uniform", "oracle"), backbones=("probe",), frames=(4, 16), limit=6,
@@ -55,6 +59,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     failed = {"error": "answer: ConnectionError: the server went away", "selected": "", "prediction": "", "correct": None, "parse_ok": None}
     uniform16 = next(p for p in results.rglob("*.csv") if p.name.startswith("uniform") and "k16" in p.name)
     assert rewrite(uniform16, lambda row: failed if row["sample_id"] == FAILED else {}) == 1
+    uniform4 = next(p for p in results.rglob("*.csv") if p.name.startswith("uniform") and "k4" in p.name)
+    wrong = {"prediction": "A. pink", "parsed": "A", "parse_ok": True, "correct": False}  # a parsed wrong answer: the probe's are right or unparsed
+    assert rewrite(uniform4, lambda row: wrong if row["sample_id"] == WRONG else {}) == 1
     _view(results, site, cache)
     return {"cache": cache, "results": results, "site": site}
 
@@ -78,8 +85,8 @@ def test_the_site_has_an_index_cells_samples_and_compare_pages(built):
     assert (site / "index.html").exists() and (site / "style.css").exists() and (site / "site.js").exists()
     assert len(list((site / "cells").glob("*.html"))) == 4  # 2 selectors x 2 k
     assert len(list((site / "samples").glob("*/*.html"))) == 4 * 6
-    assert len(list((site / "compare").glob("*.html"))) == 2  # uniform vs oracle at k=4 and at k=16
-    assert "http" not in (site / "index.html").read_text()  # nothing from the network
+    assert (site / "compare.html").exists() and len(list((site / "data").glob("*.js"))) == 4  # the compare page and each cell's rows
+    assert not any("http" in (site / name).read_text() for name in ("index.html", "compare.html", "site.js"))  # nothing from the network
 
 
 def test_the_grid_shows_the_texts_of_bench_table_csv(built):
@@ -94,20 +101,30 @@ def _verdicts(rows) -> dict[str, str]:
     return {r.sample_id: "error" if isinstance(r.error, str) and r.error else "right" if pd.notna(r.correct) and r.correct else "wrong" for r in rows.itertuples()}
 
 
-def test_a_compare_page_lists_exactly_the_samples_whose_verdicts_differ(built):
+def _cell_data(path: Path) -> list[dict]:
+    """The rows data/<cell>.js hands the compare page."""
+    text = path.read_text()
+    assert text.startswith(f'cellLoaded("{path.stem}", ') and text.endswith(");\n")
+    return json.loads(text[len(f'cellLoaded("{path.stem}", '):-3])
+
+
+def test_each_cells_data_holds_its_rows_verdicts_and_selections_for_the_compare_page(built):
     data = read_all(built["results"])
-    pages = sorted((built["site"] / "compare").glob("*.html"))
-    assert len(pages) == 2
-    for page in pages:
-        text = page.read_text()
-        k = int(re.search(r"-k(\d+)-", page.name).group(1))  # oracle-k16-<hash>--uniform-k16-<hash>.html
-        oracle, uniform = (_verdicts(data[(data["frames"] == k) & (data["selector"] == s)]) for s in ("oracle", "uniform"))
-        expected = {s for s in oracle if oracle[s] != uniform[s]}
-        assert set(re.findall(r'data-sample="([^"]+)"', text)) == expected
-        assert f'<span id="differ">{len(expected)}</span>' in text
-        if k == 16:  # the error row disagrees with oracle's right answer, and the page says which side it is on
-            assert expected == {"test-0-00001", FAILED}
-            assert re.search(rf'data-sample="{FAILED}" data-a="right" data-b="error"', text)
+    files = sorted((built["site"] / "data").glob("*.js"))
+    assert len(files) == 4
+    for path in files:
+        selector, k = re.match(r"(\w+)-k(\d+)-", path.name).groups()  # oracle-k16-<hash>.js
+        rows = data[(data["frames"] == int(k)) & (data["selector"] == selector)]
+        cell = _cell_data(path)
+        assert {r["id"]: r["verdict"].split()[0] for r in cell} == _verdicts(rows)
+        for row in cell:
+            if row["id"] == UNCACHED:
+                assert "candidates not cached" in row["frames"] and "<img" not in row["frames"]
+                continue
+            assert re.search(r'<img src="thumbs/[0-9a-f]+\.jpg"', row["frames"])  # paths from the site's root, where compare.html is
+            assert row["frames"].count('<span class="sel"') == len(row["selected"].split()) == (0 if row["verdict"] == "error" else int(k))
+        if (selector, k) == ("uniform", "16"):
+            assert next(r for r in cell if r["id"] == FAILED)["verdict"] == "error"
 
 
 def test_sample_pages_show_cached_thumbnails_and_say_when_frames_are_not_cached(built):
@@ -260,13 +277,33 @@ def test_in_a_browser_the_grid_cell_and_sample_pages_show_numbers_and_frames(bui
     _no_console_errors(browser)
 
 
-def test_in_a_browser_the_compare_page_lists_and_filters_the_disagreeing_samples(built, browser):
-    browser.get((built["site"] / "index.html").as_uri())
+def _compare(browser, site: Path, a: str, b: str) -> None:
+    """Choose cells `a` and `b` (by label) in the grid page's compare form and open their page."""
+    browser.get((site / "index.html").as_uri())
     labels = [o.text for o in Select(browser.find_element(By.ID, "cell-a")).options]
-    Select(browser.find_element(By.ID, "cell-a")).select_by_visible_text(next(t for t in labels if "uniform k=16" in t))
-    Select(browser.find_element(By.ID, "cell-b")).select_by_visible_text(next(t for t in labels if "oracle k=16" in t))
+    for select, label in (("cell-a", a), ("cell-b", b)):
+        Select(browser.find_element(By.ID, select)).select_by_visible_text(next(t for t in labels if t.endswith(f"· {label}")))
     browser.find_element(By.CSS_SELECTOR, "form button").click()
-    assert "compare/" in browser.current_url
+
+
+def test_in_a_browser_the_compare_page_lists_the_disagreeing_samples_of_any_two_cells(built, browser):
+    data = read_all(built["results"])
+    verdicts = {(s, k): _verdicts(data[(data["frames"] == k) & (data["selector"] == s)]) for s in ("oracle", "uniform") for k in (4, 16)}
+    for (a, b) in combinations(sorted(verdicts), 2):  # across k as well as within
+        _compare(browser, built["site"], f"{a[0]} k={a[1]} N={N} size={SIZE}", f"{b[0]} k={b[1]} N={N} size={SIZE}")
+        assert "compare.html?a=" in browser.current_url
+        differ = {s for s in verdicts[a] if verdicts[a][s] != verdicts[b][s]}
+        listed = [d.get_attribute("data-sample") for d in _shown(browser, "div.sample")]
+        assert sorted(listed) == sorted(differ) and browser.find_element(By.ID, "differ").text == str(len(differ)), (a, b)
+        for sample in listed:  # both selections, each with its thumbnails loaded
+            if sample != UNCACHED:
+                sheets = browser.find_elements(By.CSS_SELECTOR, f'div.sample[data-sample="{sample}"] .strip img')
+                assert len(sheets) == 2 and all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in sheets)
+        _no_console_errors(browser)
+
+
+def test_in_a_browser_the_compare_page_filters_by_each_cells_verdict_and_by_category(built, browser):
+    _compare(browser, built["site"], f"uniform k=16 N={N} size={SIZE}", f"oracle k=16 N={N} size={SIZE}")
     data = read_all(built["results"])
     oracle, uniform = (_verdicts(data[(data["frames"] == 16) & (data["selector"] == s)]) for s in ("oracle", "uniform"))
     differ = {s for s in oracle if oracle[s] != uniform[s]}
@@ -274,7 +311,7 @@ def test_in_a_browser_the_compare_page_lists_and_filters_the_disagreeing_samples
     def listed() -> set[str]:
         return {d.get_attribute("data-sample") for d in _shown(browser, "div.sample")}
 
-    assert listed() == differ and int(browser.find_element(By.ID, "differ").text) == len(differ)
+    assert listed() == differ == {"test-0-00001", FAILED}  # a wrong answer and the error row, each against oracle's right one
     _shot(browser, "compare")
     for side, verdicts in (("uniform k=16", uniform), ("oracle k=16", oracle)):
         for value in ("right", "wrong", "error"):
@@ -289,6 +326,18 @@ def test_in_a_browser_the_compare_page_lists_and_filters_the_disagreeing_samples
     for category in sorted({categories[s] for s in differ}):
         _choose(browser, "category", category)
         assert listed() == {s for s in differ if categories[s] == category}
+    _no_console_errors(browser)
+
+
+def test_in_a_browser_two_cells_that_share_no_samples_or_a_cell_not_there_are_refused_with_a_line(built, browser):
+    _compare(browser, built["site"], f"uniform k=4 N={N} size={SIZE}", f"uniform k=4 N={N} size={SIZE}")
+    assert browser.current_url.endswith("index.html") and browser.find_element(By.ID, "compare-note").text == "Choose two different cells."
+    other = browser.execute_script("SITE.cells.elsewhere = {dataset: 'nextqa'}; var a = document.getElementById('cell-a').value;"
+                                   "return compareProblem(a, 'elsewhere');")
+    assert other == "These cells are of different datasets, so they share no samples."
+    browser.get((built["site"] / "compare.html").as_uri() + "?a=uniform-k4-0000000000&b=oracle-k4-0000000000")
+    assert browser.find_element(By.ID, "compare-note").text.startswith("There is no cell uniform-k4-0000000000 on this site")
+    assert browser.find_elements(By.CSS_SELECTOR, "div.sample") == []
     _no_console_errors(browser)
 
 
@@ -314,6 +363,13 @@ def test_bench_view_serve_serves_the_site_on_localhost_until_interrupted(built, 
         _no_console_errors(browser)
     finally:
         server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=30) == 0
+        try:
+            code = server.wait(timeout=120)  # once, in a full suite on a loaded machine, 30 s was not enough
+        except subprocess.TimeoutExpired:
+            server.kill()
+            code = "still running 120 s after Ctrl-C"
+        while not lines.empty():
+            said.append(lines.get())
+        assert code == 0, "".join(said[-20:])
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=5)

@@ -3,16 +3,19 @@
 Pages (plain HTML, site_assets' CSS and script; nothing from the network, so the folder opens
 from the file system):
 - index.html: the grid, the texts `bench table --format csv` prints, each cell a link; a form
-  to compare two cells, and every comparable pair listed.
+  to compare any two cells of one dataset, and the pairs on one dataset, backbone and k listed.
 - cells/<cell>.html: the cell's samples (question, options, prediction, answer, correct,
   error), filtered by verdict (right / wrong / unparsed / error) and category (the groups
   `bench table --by category` prints).
 - samples/<cell>/<sample>.html: the N candidates as thumbnails with the selection outlined and
   the evidence underlined, the selector's score curve (inline SVG) with the selection and the
   evidence, or a line saying why there are no thumbnails or no scores (site_frames).
-- compare/<cell>--<cell>.html for each two cells of one (dataset, backbone, k): the samples whose
-  verdicts differ (right, wrong, or an error row), each with both selections side by side,
-  filtered by each cell's verdict and by category.
+- compare.html?a=<cell>&b=<cell>: for two cells on the same samples (one dataset; any backbone,
+  selector, k or protocol), the samples whose verdicts differ (right, wrong, or an error row),
+  each with both selections side by side, filtered by each cell's verdict and by category. A
+  page per pair would grow with the square of the cells, so the page is made in the browser
+  from data/<cell>.js, each cell's rows with their selections as the sample pages draw them
+  (a script, since a page opened from the file system may load scripts but not fetch files).
 
 A cell is the grid's: (dataset, backbone, selector, k) and its protocol (bench.analysis.cells.CELL).
 """
@@ -85,19 +88,6 @@ def _true(value) -> bool:
     return value is not None and not pd.isna(value) and bool(value)
 
 
-def disagreements(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
-    """Sample ids in both cells whose verdicts differ (right, wrong or error; unparsed counts as wrong), in `a`'s order."""
-    left, right = _outcome(a), _outcome(b)
-    both = left.index.intersection(right.index, sort=False)
-    return list(both[left[both].to_numpy() != right[both].to_numpy()])
-
-
-def _outcome(rows: pd.DataFrame) -> pd.Series:
-    """sample_id -> the first word of `verdict` ('error', 'right' or 'wrong') of each row."""
-    correct = rows["correct"].map(_true).to_numpy(dtype=bool)
-    return pd.Series(np.where(rows["error"] != "", "error", np.where(correct, "right", "wrong")), index=rows["sample_id"].to_numpy())
-
-
 def _filter(name: str, label: str, choices: list[str]) -> str:
     """A select that site.js's applyFilters reads: it shows the items whose data-<name> holds the chosen value."""
     options = "".join(f'<option value="{e(c)}">{e(c) or "(none)"}</option>' for c in ["all", *choices])
@@ -142,16 +132,14 @@ def build(results_dir: Path, out: Path, cache_dir: Path, data_root: Path | None 
     cells = {cell_id(tuple(values)): (tuple(values), part) for values, part in rows.groupby(CELL, sort=True)}
     labels = {cid: f"{v[2]} k={v[3]}" + protocol_text(dict(zip(PROTOCOL, v[4:])), shown) for cid, (v, _) in cells.items()}
     pages = 0
-    pairs = [(a, b) for a, b in combinations(sorted(cells), 2) if cells[a][0][:2] == cells[b][0][:2] and cells[a][0][3] == cells[b][0][3]]
-    with (reporter or Reporter()).phase("pages", len(cells) + len(pairs)) as advance:
+    with (reporter or Reporter()).phase("pages", len(cells)) as advance:
         for cid, (values, part) in cells.items():
             pages += _cell_pages(out, cid, values, part, labels[cid], categories, samples, failed, frames)
             advance()
-        for a, b in pairs:
-            _compare_page(out, (a, cells[a]), (b, cells[b]), labels, categories, samples, frames)
-            advance()
-    _index(out, grid, cells, labels, pairs)
-    return Built(pages + len(pairs) + 1, len(rows), frames.thumbs, frames.thumb_bytes, frames.over, time.perf_counter() - start)
+    site = _site_facts(cells, labels, categories)
+    _index(out, grid, cells, labels, site)
+    (out / "compare.html").write_text(_page("compare two cells", _COMPARE.format(site=site), 0))
+    return Built(pages + 2, len(rows), frames.thumbs, frames.thumb_bytes, frames.over, time.perf_counter() - start)
 
 
 def _page(title: str, body: str, depth: int) -> str:
@@ -161,7 +149,22 @@ def _page(title: str, body: str, depth: int) -> str:
             f'<body><nav><a href="{up}index.html">grid</a></nav>\n{body}\n</body></html>\n')
 
 
-def _index(out: Path, grid: pd.DataFrame, cells: dict, labels: dict, pairs: list[tuple[str, str]]) -> None:
+def _site_facts(cells: dict, labels: dict, categories: list[str]) -> str:
+    """The script line index.html and compare.html share: each cell's dataset and names, the categories and verdicts in filter order."""
+    facts = {"cells": {cid: {"dataset": v[0], "backbone": v[1], "label": labels[cid], "title": _describe(v, labels[cid])} for cid, (v, _) in cells.items()},
+             "categories": categories, "verdicts": VERDICTS}
+    text = json.dumps(facts).replace("<", "\\u003c")  # so no '</script>' a label could hold ends the script early
+    return f"<script>var SITE = {text};</script>"
+
+
+_COMPARE = """<h1 id="title">Compare two cells</h1>
+<p id="compare-note" class="missing"></p>
+<div id="compare"></div>
+{site}
+<script>showCompare();</script>"""
+
+
+def _index(out: Path, grid: pd.DataFrame, cells: dict, labels: dict, site: str) -> None:
     where = {(v[0], v[1], labels[cid]): cid for cid, (v, _) in cells.items()}
     head = "".join(f"<th>{e(str(c))}</th>" for c in grid.columns)
     lines = []
@@ -173,14 +176,16 @@ def _index(out: Path, grid: pd.DataFrame, cells: dict, labels: dict, pairs: list
             inner = f'<a href="cells/{cid}.html">{e(str(text))}</a>' if cid and text != "" else e(str(text))
             tds.append(f'<td class="num" data-column="{e(column)}">{inner}</td>')
         lines.append("<tr>" + "".join(tds) + "</tr>")
-    choices = "".join(f'<option value="{cid}">{e(f"{v[0]} · {v[1]} · {labels[cid]}")}</option>' for cid, (v, _) in cells.items())
-    links = "".join(f'<li><a href="compare/{a}--{b}.html">{e(cells[a][0][0])} · {e(cells[a][0][1])}: {e(labels[a])} vs {e(labels[b])}</a></li>' for a, b in pairs)
+    choices = "".join(f'<option value="{cid}">{e(_describe(v, labels[cid]))}</option>' for cid, (v, _) in cells.items())
+    pairs = [(a, b) for a, b in combinations(sorted(cells), 2) if cells[a][0][:2] == cells[b][0][:2] and cells[a][0][3] == cells[b][0][3]]
+    links = "".join(f'<li><a href="{e(f"compare.html?a={a}&b={b}")}">{e(cells[a][0][0])} · {e(cells[a][0][1])}: {e(labels[a])} vs {e(labels[b])}</a></li>'
+                    for a, b in pairs)
     body = (f"<h1>framebench results</h1>\n<p>Accuracy per cell (as <code>bench table --format csv</code>); "
             f"a cell opens its samples.</p>\n<table id=\"grid\"><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>\n"
-            f"<h2>Compare two cells</h2>\n<form onsubmit=\"return openCompare(event)\"><select id=\"cell-a\">{choices}</select> "
-            f"vs <select id=\"cell-b\">{choices}</select> <button>compare</button> <span id=\"compare-note\"></span></form>\n"
-            f"<script>var PAIRS = {json.dumps([f'{a}--{b}' for a, b in pairs])};</script>\n"
-            f"<details><summary>every pair of cells on one dataset, backbone and k ({len(pairs)})</summary><ul>{links}</ul></details>")
+            f"<h2>Compare two cells</h2>\n<p>Any two cells of one dataset: the samples whose verdicts differ, both selections side by side.</p>\n"
+            f"<form onsubmit=\"return openCompare(event)\"><select id=\"cell-a\">{choices}</select> "
+            f"vs <select id=\"cell-b\">{choices}</select> <button>compare</button> <span id=\"compare-note\" class=\"missing\"></span></form>\n"
+            f"{site}\n<details><summary>the pairs on one dataset, backbone and k ({len(pairs)})</summary><ul>{links}</ul></details>")
     (out / "index.html").write_text(_page("framebench results", body, 0))
 
 
@@ -191,11 +196,14 @@ def _describe(values: tuple, label: str) -> str:
 
 def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: str, categories: list[str], samples: dict, failed: dict, frames: Frames) -> int:
     (out / "samples" / cid).mkdir(parents=True, exist_ok=True)
-    lines = []
+    lines, data = [], []
     for row in part.itertuples(index=False):
         kinds = verdict(row)
         name = sample_file(row.sample_id)
         sample = samples.get((row.dataset, row.sample_id))
+        data.append({"id": row.sample_id, "verdict": kinds, "groups": row.groups, "question": row.question, "answer": _text(row.answer),
+                     "prediction": _text(row.prediction), "selected": _text(row.selected),
+                     "frames": _selection(row, sample, failed.get(row.dataset, ""), frames, depth=0)})
         lines.append(f'<tr class="{kinds.split()[0]} filtered" data-verdict="{kinds.replace(" ", "|")}" data-category="{e(row.groups)}">'
                      f'<td><a href="../samples/{cid}/{name}">{e(row.sample_id)}</a></td><td>{e(row.category)}</td>'
                      f'<td>{e(row.question)}</td><td>{_options(row.options)}</td><td>{e(_text(row.prediction))}</td>'
@@ -208,6 +216,8 @@ def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: s
             f"<th>answer</th><th>correct</th><th>error</th></tr></thead><tbody>{''.join(lines)}</tbody></table>")
     (out / "cells" / f"{cid}.html").parent.mkdir(exist_ok=True)
     (out / "cells" / f"{cid}.html").write_text(_page(_describe(values, label), body, 1))
+    (out / "data").mkdir(exist_ok=True)
+    (out / "data" / f"{cid}.js").write_text(f"cellLoaded({json.dumps(cid)}, {json.dumps(data)});\n")
     return len(part) + 1
 
 
@@ -293,28 +303,3 @@ def _points(scores: tuple[float, ...], times: tuple[float, ...], duration: float
     """The curve's SVG points, made once for the pages of every k of a selector (its scores are the same)."""
     low, span = min(scores), (max(scores) - min(scores)) or 1.0
     return " ".join(f"{10 + (width - 20) * t / duration:.1f},{height - 20 - (height - 30) * (s - low) / span:.1f}" for t, s in zip(times, scores))
-
-
-def _compare_page(out: Path, a: tuple, b: tuple, labels: dict, categories: list[str], samples: dict, frames: Frames) -> None:
-    (ida, (va, rows_a)), (idb, (_, rows_b)) = a, b
-    differ = disagreements(rows_a, rows_b)
-    in_a = {r.sample_id: r for r in rows_a[rows_a["sample_id"].isin(differ)].itertuples(index=False)}
-    in_b = {r.sample_id: r for r in rows_b[rows_b["sample_id"].isin(differ)].itertuples(index=False)}
-    blocks, errors = [], 0
-    for sample_id in differ:
-        ra, rb = in_a[sample_id], in_b[sample_id]
-        errors += bool(ra.error) or bool(rb.error)
-        sample = samples.get((ra.dataset, sample_id))
-        sides = "".join(f'<div><h3>{e(labels[cid])}: {verdict(r)}</h3><p>prediction {e(_text(r.prediction))} · selected {e(_text(r.selected))}</p>'
-                        f"{_selection(r, sample, '', frames, depth=1)}</div>" for cid, r in ((ida, ra), (idb, rb)))
-        blocks.append(f'<div class="sample filtered" data-sample="{e(sample_id)}" data-a="{verdict(ra).replace(" ", "|")}" '
-                      f'data-b="{verdict(rb).replace(" ", "|")}" data-category="{e(ra.groups)}"><h2>{e(sample_id)}</h2>'
-                      f'<p>{e(ra.question)}<br>answer {e(_text(ra.answer))}</p><div class="pair">{sides}</div></div>')
-    title = f"{va[0]} · {va[1]} · {labels[ida]} vs {labels[idb]}"
-    body = (f"<h1>{e(title)}</h1>\n<p><span id=\"differ\">{len(differ)}</span> samples whose verdicts differ "
-            f"({len(differ) - errors} right in one cell and wrong in the other, {errors} with an error row in one): "
-            f"<a href=\"../cells/{ida}.html\">{e(labels[ida])}</a> vs <a href=\"../cells/{idb}.html\">{e(labels[idb])}</a></p>\n"
-            f"<p>{_filter('a', labels[ida], VERDICTS)} {_filter('b', labels[idb], VERDICTS)} {_category_filter(categories, [r.groups for r in in_a.values()])} "
-            f"<span id=\"shown\">{len(differ)}</span> of {len(differ)} shown</p>\n" + "".join(blocks))
-    (out / "compare").mkdir(exist_ok=True)
-    (out / "compare" / f"{ida}--{idb}.html").write_text(_page(title, body, 1))

@@ -31,9 +31,9 @@ def command(out: Path, serve: bool, thumbs_mb: float, port: int, results_dir: Pa
     The index holds the grid (the texts of `bench table --format csv`), each cell linking to
     its samples (filter by right, wrong, unparsed, error and category); each sample shows its
     N candidates as thumbnails with the selection outlined and the evidence underlined, and
-    the selector's score curve. Compare pages list, for two cells of one dataset, backbone
-    and k, the samples whose verdicts differ (right, wrong, or an error row), with both
-    selections side by side (filter by each cell's verdict and by category). Thumbnails and
+    the selector's score curve. The compare page lists, for any two cells of one dataset
+    (chosen on the index), the samples whose verdicts differ (right, wrong, or an error row),
+    with both selections side by side (filter by each cell's verdict and by category). Thumbnails and
     scores come from the cache, and no video is decoded: each thumbnail strip is the one
     `bench run` kept, or is made once from the cached candidates; where a video has neither
     the page says so. All thumbnails together take at most --thumbs-mb. Datasets are loaded
