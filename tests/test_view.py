@@ -335,9 +335,11 @@ def test_in_a_browser_two_cells_that_share_no_samples_or_a_cell_not_there_are_re
     other = browser.execute_script("SITE.cells.elsewhere = {dataset: 'nextqa'}; var a = document.getElementById('cell-a').value;"
                                    "return compareProblem(a, 'elsewhere');")
     assert other == "These cells are of different datasets, so they share no samples."
-    browser.get((built["site"] / "compare.html").as_uri() + "?a=uniform-k4-0000000000&b=oracle-k4-0000000000")
-    assert browser.find_element(By.ID, "compare-note").text.startswith("There is no cell uniform-k4-0000000000 on this site")
-    assert browser.find_elements(By.CSS_SELECTOR, "div.sample") == []
+    real = next(p.stem for p in (built["site"] / "data").glob("*.js"))
+    for missing in ("uniform-k4-0000000000", "constructor"):  # a name no cell has, and one every script object answers to
+        browser.get((built["site"] / "compare.html").as_uri() + f"?a={missing}&b={real}")
+        assert browser.find_element(By.ID, "compare-note").text.startswith(f"There is no cell {missing} on this site")
+        assert browser.find_elements(By.CSS_SELECTOR, "div.sample") == []
     _no_console_errors(browser)
 
 

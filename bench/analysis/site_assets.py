@@ -47,9 +47,9 @@ function applyFilters() {
 
 // Two cells can be compared when they are of one dataset (so on the same samples); '' when they can, else why not.
 function compareProblem(a, b) {
-  var cells = SITE.cells;
+  var cells = SITE.cells, known = function (cell) { return Object.prototype.hasOwnProperty.call(cells, cell); };
   if (!a || !b) return 'Choose two cells on the grid page to compare them.';
-  if (!cells[a] || !cells[b]) return 'There is no cell ' + (cells[a] ? b : a) + ' on this site: choose two on the grid page.';
+  if (!known(a) || !known(b)) return 'There is no cell ' + (known(a) ? b : a) + ' on this site: choose two on the grid page.';
   if (a === b) return 'Choose two different cells.';
   if (cells[a].dataset !== cells[b].dataset) return 'These cells are of different datasets, so they share no samples.';
   return '';
