@@ -330,6 +330,9 @@ def test_in_a_browser_the_compare_page_filters_by_each_cells_verdict_and_by_cate
 
 
 def test_in_a_browser_two_cells_that_share_no_samples_or_a_cell_not_there_are_refused_with_a_line(built, browser):
+    browser.get((built["site"] / "index.html").as_uri())
+    opened = [Select(browser.find_element(By.ID, f"cell-{side}")).first_selected_option.get_attribute("value") for side in "ab"]
+    assert opened[0] != opened[1]  # the form opens on two cells it can compare
     _compare(browser, built["site"], f"uniform k=4 N={N} size={SIZE}", f"uniform k=4 N={N} size={SIZE}")
     assert browser.current_url.endswith("index.html") and browser.find_element(By.ID, "compare-note").text == "Choose two different cells."
     other = browser.execute_script("SITE.cells.elsewhere = {dataset: 'nextqa'}; var a = document.getElementById('cell-a').value;"

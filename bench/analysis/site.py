@@ -176,15 +176,18 @@ def _index(out: Path, grid: pd.DataFrame, cells: dict, labels: dict, site: str) 
             inner = f'<a href="cells/{cid}.html">{e(str(text))}</a>' if cid and text != "" else e(str(text))
             tds.append(f'<td class="num" data-column="{e(column)}">{inner}</td>')
         lines.append("<tr>" + "".join(tds) + "</tr>")
-    choices = "".join(f'<option value="{cid}">{e(_describe(v, labels[cid]))}</option>' for cid, (v, _) in cells.items())
+
+    def choices(chosen: int) -> str:  # the form opens on the first two cells, not one cell twice
+        return "".join(f'<option value="{cid}"{" selected" * (i == chosen)}>{e(_describe(v, labels[cid]))}</option>' for i, (cid, (v, _)) in enumerate(cells.items()))
+
     pairs = [(a, b) for a, b in combinations(sorted(cells), 2) if cells[a][0][:2] == cells[b][0][:2] and cells[a][0][3] == cells[b][0][3]]
     links = "".join(f'<li><a href="{e(f"compare.html?a={a}&b={b}")}">{e(cells[a][0][0])} · {e(cells[a][0][1])}: {e(labels[a])} vs {e(labels[b])}</a></li>'
                     for a, b in pairs)
     body = (f"<h1>framebench results</h1>\n<p>Accuracy per cell (as <code>bench table --format csv</code>); "
             f"a cell opens its samples.</p>\n<table id=\"grid\"><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>\n"
             f"<h2>Compare two cells</h2>\n<p>Any two cells of one dataset: the samples whose verdicts differ, both selections side by side.</p>\n"
-            f"<form onsubmit=\"return openCompare(event)\"><select id=\"cell-a\">{choices}</select> "
-            f"vs <select id=\"cell-b\">{choices}</select> <button>compare</button> <span id=\"compare-note\" class=\"missing\"></span></form>\n"
+            f"<form onsubmit=\"return openCompare(event)\"><select id=\"cell-a\">{choices(0)}</select> "
+            f"vs <select id=\"cell-b\">{choices(1)}</select> <button>compare</button> <span id=\"compare-note\" class=\"missing\"></span></form>\n"
             f"{site}\n<details><summary>the pairs on one dataset, backbone and k ({len(pairs)})</summary><ul>{links}</ul></details>")
     (out / "index.html").write_text(_page("framebench results", body, 0))
 
