@@ -204,14 +204,14 @@ def _cell_pages(out: Path, cid: str, values: tuple, part: pd.DataFrame, label: s
         kinds = verdict(row)
         name = sample_file(row.sample_id)
         sample = samples.get((row.dataset, row.sample_id))
+        drawn = _selection(row, sample, failed.get(row.dataset, ""), frames)
         data.append({"id": row.sample_id, "verdict": kinds, "groups": row.groups, "question": row.question, "answer": _text(row.answer),
-                     "prediction": _text(row.prediction), "selected": _text(row.selected),
-                     "frames": _selection(row, sample, failed.get(row.dataset, ""), frames, depth=0)})
+                     "prediction": _text(row.prediction), "selected": _text(row.selected), "frames": drawn})
         lines.append(f'<tr class="{kinds.split()[0]} filtered" data-verdict="{kinds.replace(" ", "|")}" data-category="{e(row.groups)}">'
                      f'<td><a href="../samples/{cid}/{name}">{e(row.sample_id)}</a></td><td>{e(row.category)}</td>'
                      f'<td>{e(row.question)}</td><td>{_options(row.options)}</td><td>{e(_text(row.prediction))}</td>'
                      f'<td>{e(_text(row.answer))}</td><td class="verdict">{kinds}</td><td>{e(row.error)}</td></tr>')
-        body = _sample_body(row, sample, failed.get(row.dataset, ""), frames, label, cid)
+        body = _sample_body(row, sample, label, cid, _moved(drawn, 2))
         (out / "samples" / cid / name).write_text(_page(f"{row.sample_id} · {label}", body, 2))
     body = (f"<h1>{e(_describe(values, label))}</h1>\n<p>{_filter('verdict', 'verdict', VERDICTS)} {_category_filter(categories, part['groups'])} "
             f"<span id=\"shown\">{len(part)}</span> of {len(part)} samples</p>\n"
@@ -240,14 +240,14 @@ def _selected(row) -> list[int]:
     return [int(i) for i in _text(row.selected).split()]
 
 
-def _sample_body(row, sample, failed: str, frames: Frames, label: str, cid: str) -> str:
+def _sample_body(row, sample, label: str, cid: str, drawn: str) -> str:
     facts = [("question", e(row.question)), ("options", _options(row.options)), ("prediction", e(_text(row.prediction))),
              ("parsed", e(_text(getattr(row, "parsed", "")))), ("answer", e(_text(row.answer))), ("correct", verdict(row)),
              ("error", e(row.error)), ("selected", e(_text(row.selected))), ("selected times (s)", e(_text(getattr(row, "selected_times", "")))),
              ("evidence_hit", e(_text(getattr(row, "evidence_hit", "")))), ("evidence (s)", e(_evidence_text(sample)))]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
     return (f'<h1>{e(row.sample_id)}</h1>\n<p>cell: <a href="../../cells/{cid}.html">{e(row.dataset)} · {e(row.backbone)} · {e(label)}</a></p>\n'
-            f"<table>{table}</table>\n{_selection(row, sample, failed, frames)}")
+            f"<table>{table}</table>\n{drawn}")
 
 
 def _evidence(sample) -> tuple[tuple[float, float], ...]:
@@ -260,8 +260,8 @@ def _evidence_text(sample) -> str:
     return ", ".join(f"{a:.1f}-{b:.1f}" for a, b in _evidence(sample)) or ("not known" if sample is not None else "sample not loaded")
 
 
-def _selection(row, sample, failed: str, frames: Frames, depth: int = 2) -> str:
-    """The strip of thumbnails with the selection and the evidence marked, and the score curve, or why not."""
+def _selection(row, sample, failed: str, frames: Frames) -> str:
+    """The strip of thumbnails with the selection and the evidence marked, and the score curve, or why not, for a page at the site's root."""
     if sample is None and failed:
         strip = Strip("", 0, (), 0.0, f"the dataset could not be loaded ({failed})")
     else:
@@ -270,18 +270,23 @@ def _selection(row, sample, failed: str, frames: Frames, depth: int = 2) -> str:
     if strip.missing:
         return f'<p class="missing frames-missing">No frames: {e(strip.missing)}.</p>'
     evidence = _evidence(sample)
-    up, w, n = "../" * depth, strip.width, len(strip.times)
+    w, n = strip.width, len(strip.times)
     marks = [f'<span class="sel" style="left:{i * w}px;width:{w}px" title="#{i} at {strip.times[i]:.1f} s"></span>' for i in sorted(chosen) if i < n]
     for start, end in evidence:  # underline the candidates inside [start, end]
         first, last = bisect.bisect_left(strip.times, start), bisect.bisect_right(strip.times, end) - 1
         if first <= last:
             marks.append(f'<span class="ev" style="left:{first * w}px;width:{(last - first + 1) * w}px" title="evidence {start:.1f}-{end:.1f} s"></span>')
-    sheet = (f'<div class="sheet" style="width:{w * n}px"><img src="{up}{strip.sprite}" width="{w * n}" height="{HEIGHT}" '
+    sheet = (f'<div class="sheet" style="width:{w * n}px"><img src="{strip.sprite}" width="{w * n}" height="{HEIGHT}" '
              f'alt="the {n} candidates">{"".join(marks)}</div>')
     legend = '<p class="legend"><span style="color:#e31e1e">■ selected</span><span style="color:#1c7ed6">▁ evidence</span></p>'
     scores = frames.scores(row.selector, strip, sample)
     curve = _curve(scores, strip, chosen, evidence) if scores is not None else f'<p class="missing">No stored scores of {e(row.selector)} for these candidates.</p>'
     return f'{legend}<div class="strip">{sheet}</div>\n{curve}'
+
+
+def _moved(drawn: str, depth: int) -> str:
+    """A `_selection` for a page `depth` folders below the root: its one relative URL is the strip's (texts in it are escaped, so hold no `src="`)."""
+    return drawn.replace(' src="thumbs/', f' src="{"../" * depth}thumbs/', 1)
 
 
 def _curve(scores, strip: Strip, chosen: set[int], evidence, width: int = 800, height: int = 140) -> str:
